@@ -1,0 +1,193 @@
+"""Every setting of the service, declared once.
+
+Each field of :class:`Settings` carries its environment variable and a one-line
+meaning in its metadata.  The environment, ``bin/serve`` flags and the README's
+configuration table are all derived from (or checked against) this one list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MB = 1024 * 1024
+
+
+def _setting(default: Any, env: str, meaning: str, flag: bool = True) -> Any:
+    return field(default=default, metadata={"env": env, "meaning": meaning, "flag": flag})
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = _setting(
+        None, "DATABASE_URL",
+        "PostgreSQL URL; unset means the embedded PostgreSQL of the data directory",
+        flag=False,
+    )
+    data_dir: Path = _setting(
+        PROJECT_ROOT / "var", "JAAN_DATA_DIR",
+        "directory for the embedded database and runtime files (control socket, pid files, uploads)",
+    )
+    host: str = _setting("127.0.0.1", "JAAN_HOST", "address the HTTP server listens on")
+    port: int = _setting(3001, "JAAN_PORT", "port the HTTP server listens on")
+    workers: str = _setting("1", "JAAN_WORKERS", "worker processes: a number, or auto for the usable CPUs")
+    pool_min: int = _setting(10, "JAAN_POOL_MIN", "database connections each pool keeps open")
+    pool_max: int = _setting(50, "JAAN_POOL_MAX", "most database connections one pool opens")
+    connect_timeout: float = _setting(
+        2.0, "JAAN_CONNECT_TIMEOUT",
+        "seconds to wait for a pooled database connection before answering 503 Service busy",
+    )
+    statement_timeout: float = _setting(
+        60.0, "JAAN_STATEMENT_TIMEOUT", "seconds the database lets one SQL statement run"
+    )
+    lock_timeout: float = _setting(
+        5.0, "JAAN_LOCK_TIMEOUT", "seconds a statement may wait for a row or table lock"
+    )
+    pool_recycle: float = _setting(
+        30.0, "JAAN_POOL_RECYCLE", "seconds after which an idle pooled connection is replaced"
+    )
+    request_timeout: float = _setting(
+        60.0, "JAAN_REQUEST_TIMEOUT",
+        "seconds a request may take before it is cancelled (with its SQL) and answered 503",
+    )
+    max_body_size: int = _setting(
+        1 * MB, "JAAN_MAX_BODY_SIZE", "largest request body in bytes, unless a route allows more"
+    )
+    max_upload_size: int = _setting(
+        50 * MB, "JAAN_MAX_UPLOAD_SIZE", "largest body in bytes a route may allow (uploads)"
+    )
+    cors_origins: tuple[str, ...] = _setting(
+        (), "JAAN_CORS_ORIGINS",
+        "comma-separated origins allowed to call the API from a browser with credentials",
+    )
+    compress_min_size: int = _setting(
+        1024, "JAAN_COMPRESS_MIN_SIZE", "smallest response body in bytes worth compressing"
+    )
+    log_level: str = _setting("INFO", "JAAN_LOG_LEVEL", "logging level: DEBUG, INFO, WARNING or ERROR")
+    log_json: bool = _setting(False, "JAAN_LOG_JSON", "write logs and the access log as JSON lines")
+    access_log: bool = _setting(True, "JAAN_ACCESS_LOG", "write one access-log line per request")
+    embedded_pg_port: int = _setting(
+        0, "JAAN_EMBEDDED_PG_PORT",
+        "also let the embedded PostgreSQL listen on this loopback TCP port (0: unix socket only)",
+    )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Build settings from the environment, then apply non-None overrides (flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            raw = environ.get(spec.metadata["env"])
+            if raw is not None and raw != "":
+                values[spec.name] = parse_value(spec, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.pool_min < 0 or self.pool_max < 1 or self.pool_min > self.pool_max:
+            raise ValueError("pool_min must be between 0 and pool_max, and pool_max at least 1")
+        if self.max_body_size > self.max_upload_size:
+            raise ValueError("max_body_size cannot exceed max_upload_size")
+        for name in ("connect_timeout", "statement_timeout", "lock_timeout", "request_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for origin in self.cors_origins:
+            if origin == "*" or "://" not in origin:
+                raise ValueError(f"CORS origin must be a full origin such as https://shop.example, not {origin!r}")
+
+    @property
+    def run_dir(self) -> Path:
+        """Runtime files: control socket, pid files."""
+        return self.data_dir / "run"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain values, with passwords hidden (for logs, status and monitors)."""
+        out: dict[str, Any] = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if spec.name == "database_url" and value:
+                value = redact_url(value)
+            out[spec.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def parse_value(spec: dataclasses.Field[Any], raw: str) -> Any:
+    """Turn the text of an environment variable or flag into the field's type."""
+    kind = spec.type
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return _parse_bool(raw)
+        if kind == "Path":
+            return Path(raw).expanduser().resolve()
+        if kind == "tuple[str, ...]":
+            return _parse_list(raw)
+    except ValueError as exc:
+        raise ValueError(f"{spec.metadata['env']}: {exc}") from None
+    return raw
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a database URL or libpq DSN."""
+    import re
+
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", url)
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(field, environment variable, default, meaning) for every setting, in order."""
+    rows = []
+    for spec in dataclasses.fields(Settings):
+        default = spec.default
+        if isinstance(default, Path):
+            shown = "var/ at the project root"
+        elif isinstance(default, tuple):
+            shown = ",".join(default) or "(none)"
+        elif default is None:
+            shown = "(unset)"
+        else:
+            shown = str(default)
+        rows.append((spec.name, spec.metadata["env"], shown, spec.metadata["meaning"]))
+    return rows
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for name, env, default, meaning in describe():
+        lines.append(f"| `{name}` | `{env}` | `{default}` | {meaning} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
