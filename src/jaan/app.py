@@ -1,0 +1,70 @@
+"""The app factory: settings -> pools (cleanup_ctx) -> routes -> middlewares."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from jaan import routes
+from jaan.db.pool import Database, PoolConfig
+from jaan.settings import Settings
+from jaan.shop import health
+from jaan.state import DATABASE, SETTINGS
+from jaan.web.compression import compression_middleware
+from jaan.web.cors import cors_middleware
+from jaan.web.errors import errors_middleware
+from jaan.web.limits import limits_middleware
+from jaan.web.request_id import request_id_middleware
+from jaan.web.timeout import timeout_middleware
+
+# Every shop area's routes, in the order the OpenAPI document lists them.
+ROUTE_TABLES = [health.routes]
+
+
+def pool_config(settings: Settings, dsn: str) -> PoolConfig:
+    return PoolConfig(
+        dsn=dsn,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        connect_timeout=settings.connect_timeout,
+        statement_timeout=settings.statement_timeout,
+        lock_timeout=settings.lock_timeout,
+        recycle=settings.pool_recycle,
+    )
+
+
+def create_app(settings: Settings, dsn: str | None = None) -> web.Application:
+    """The service as one aiohttp application.
+
+    `dsn` is the database to use (the caller found it: DATABASE_URL or the embedded
+    cluster); it defaults to ``settings.database_url``.
+    """
+    dsn = dsn or settings.database_url
+    if not dsn:
+        raise ValueError("create_app needs a database: pass dsn or set DATABASE_URL")
+    app = web.Application(
+        # Outermost first.  CORS wraps the error middleware so that error responses carry
+        # CORS headers too (a browser could not read them otherwise).
+        middlewares=[
+            request_id_middleware,
+            compression_middleware(settings.compress_min_size),
+            cors_middleware(settings.cors_origins),
+            errors_middleware,
+            timeout_middleware(settings.request_timeout),
+            limits_middleware(settings.max_body_size),
+        ],
+        client_max_size=settings.max_upload_size,
+    )
+    app[SETTINGS] = settings
+    app[DATABASE] = Database(pool_config(settings, dsn))
+    app.cleanup_ctx.append(_database_pool)
+    routes.install(app, ROUTE_TABLES)
+    return app
+
+
+async def _database_pool(app: web.Application) -> AsyncIterator[None]:
+    database = app[DATABASE]
+    await database.open()
+    yield
+    await database.close()

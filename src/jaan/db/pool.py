@@ -1,0 +1,202 @@
+"""The database as handlers use it: an aiopg pool with the guards aiopg lacks.
+
+aiopg's traps, and what this module does about each:
+
+* its pool ``timeout`` applies to every query and cuts it client-side only, so we give the
+  pool a generous backstop and bound *getting* a connection ourselves (``connect_timeout``):
+  an exhausted pool answers :class:`DatabaseBusy` fast instead of hanging;
+* it turns a server-side ``statement_timeout`` into a bare ``asyncio.CancelledError``, which
+  would look like the request being cancelled; we turn it back into :class:`StatementTimeout`
+  unless our own task really is being cancelled;
+* a connection released inside a transaction goes back to the pool as is, so
+  :meth:`Database.transaction` always commits or rolls back, and closes (rather than returns)
+  any connection whose state it cannot vouch for;
+* when a request times out, aiopg closes the connection but the server would keep running the
+  statement; ``client_connection_check_interval`` makes the server notice and cancel it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiopg
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+Params = Sequence[Any] | dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    dsn: str
+    min_size: int = 10
+    max_size: int = 50
+    connect_timeout: float = 2.0
+    statement_timeout: float = 60.0
+    lock_timeout: float = 5.0
+    recycle: float = 30.0
+    # How often the server checks that the client is still there during a long statement.
+    client_check_interval: float = 1.0
+
+
+def _is_our_cancellation() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class Cursor:
+    """A cursor on one connection, returning rows as dicts."""
+
+    def __init__(self, raw: aiopg.Cursor) -> None:
+        self._raw = raw
+
+    async def execute(self, sql: str, params: Params = None) -> None:
+        try:
+            await self._raw.execute(sql, params)
+        except asyncio.CancelledError:
+            if _is_our_cancellation():
+                raise
+            raise StatementTimeout(sql.split(None, 1)[0] if sql.strip() else sql) from None
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        await self.execute(sql, params)
+        return list(await self._raw.fetchall())
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        await self.execute(sql, params)
+        row: Row | None = await self._raw.fetchone()
+        return row
+
+    async def fetch_value(self, sql: str, params: Params = None) -> Any:
+        await self.execute(sql, params)
+        row = await self._raw.fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._raw.rowcount)
+
+
+class Database:
+    """One worker's pool.  Use :meth:`transaction` for every multi-step write."""
+
+    def __init__(self, config: PoolConfig) -> None:
+        self.config = config
+        self._pool: aiopg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await aiopg.create_pool(
+            self.config.dsn,
+            minsize=self.config.min_size,
+            maxsize=self.config.max_size,
+            # A client-side backstop only: the server's statement_timeout cancels first.
+            timeout=self.config.statement_timeout + 10,
+            pool_recycle=self.config.recycle,
+            enable_hstore=False,
+            on_connect=self._prepare_connection,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+            self._pool = None
+
+    async def _prepare_connection(self, conn: aiopg.Connection) -> None:
+        c = self.config
+        statements = [
+            f"SET statement_timeout = {int(c.statement_timeout * 1000)}",
+            f"SET lock_timeout = {int(c.lock_timeout * 1000)}",
+            f"SET idle_in_transaction_session_timeout = {int(c.statement_timeout * 1000)}",
+            "SET TIME ZONE 'UTC'",
+        ]
+        if conn.raw.server_version >= 140000:
+            statements.append(f"SET client_connection_check_interval = {int(c.client_check_interval * 1000)}")
+        async with conn.cursor() as cur:
+            await cur.execute("; ".join(statements))
+
+    @property
+    def pool(self) -> aiopg.Pool:
+        if self._pool is None:
+            raise DatabaseUnavailable("the database pool is not open")
+        return self._pool
+
+    def stats(self) -> dict[str, int]:
+        """Pool sizes for status output and monitors."""
+        pool = self.pool
+        return {
+            "size": pool.size, "free": pool.freesize, "min": pool.minsize, "max": pool.maxsize,
+            "waiting": len(getattr(pool.cond, "_waiters", None) or ()),
+        }
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[aiopg.Connection]:
+        """A pooled connection, or DatabaseBusy when none frees up within the connect timeout."""
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                conn = await self.pool.acquire()
+        except TimeoutError:
+            raise DatabaseBusy("no database connection free") from None
+        except psycopg2.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        try:
+            yield conn
+        finally:
+            if not conn.closed and (
+                conn.raw.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            ):
+                conn.close()  # never hand the next request a connection mid-transaction
+            self.pool.release(conn)
+
+    @contextlib.asynccontextmanager
+    async def cursor(self) -> AsyncIterator[Cursor]:
+        """A cursor outside any transaction: each statement commits on its own."""
+        async with self.connection() as conn:
+            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as raw:
+                yield Cursor(raw)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Cursor]:
+        """One transaction on one connection: committed when the block ends, else rolled back."""
+        async with self.connection() as conn:
+            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as raw:
+                cur = Cursor(raw)
+                await cur.execute("BEGIN")
+                try:
+                    yield cur
+                except BaseException:
+                    # A cancelled statement has already closed the connection (aiopg does);
+                    # anything else rolls back here, or the connection is closed on release.
+                    if not conn.closed:
+                        with contextlib.suppress(Exception):
+                            await raw.execute("ROLLBACK")
+                    raise
+                await cur.execute("COMMIT")
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        async with self.cursor() as cur:
+            return await cur.fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        async with self.cursor() as cur:
+            return await cur.fetch_one(sql, params)
+
+    async def fetch_value(self, sql: str, params: Params = None) -> Any:
+        async with self.cursor() as cur:
+            return await cur.fetch_value(sql, params)
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        async with self.cursor() as cur:
+            await cur.execute(sql, params)
+            return cur.rowcount

@@ -1,0 +1,39 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import psycopg2.errors
+from aiohttp import web
+
+from jaan.db import migrations
+from jaan.routes import Access, RouteTable
+from jaan.state import DATABASE
+from jaan.web.envelope import failure, json_response, ok
+
+routes = RouteTable("health")
+# The migration files cannot change under a running process: read them once.
+_expected_migrations = functools.cache(migrations.discover)
+
+
+@routes.route("GET", "/api/health", access=Access.PUBLIC, summary="Liveness: the process answers")
+async def liveness(request: web.Request) -> web.Response:
+    # The spec's bare shape (#5), which monitors already read.
+    return json_response({"status": "ok", "timestamp": dt.datetime.now(dt.UTC)})
+
+
+@routes.route("GET", "/api/health/ready", access=Access.PUBLIC,
+              summary="Readiness: the database answers and every migration is applied")
+async def readiness(request: web.Request) -> web.Response:
+    """200 when the database answers and its schema matches the migration files, else 503."""
+    expected = {m.version: m.checksum for m in _expected_migrations()}
+    try:
+        rows = await request.app[DATABASE].fetch_all("SELECT version, checksum FROM schema_migrations")
+    except psycopg2.errors.UndefinedTable:
+        rows = []
+    applied = {row["version"]: row["checksum"] for row in rows}
+    if applied != expected:
+        return failure(503, "Migrations pending", pending=sorted(set(expected) - set(applied)))
+    return ok({"status": "ready", "migrations": len(applied)})

@@ -1,0 +1,132 @@
+"""Errors as the client sees them: one exception type per status, and the middleware that
+turns every failure (ours, aiohttp's, the database's) into the JSON error envelope."""
+
+from __future__ import annotations
+
+import logging
+import psycopg2
+import psycopg2.errors
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
+from jaan.web.envelope import failure
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with a status and a message the client may read."""
+
+    status = 500
+
+    def __init__(
+        self, message: str, *, details: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+class InvalidInput(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
+class IdempotencyMismatch(ApiError):
+    status = 422
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+
+
+# aiohttp's own refusals, reworded for people.
+_HTTP_MESSAGES = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+}
+
+
+def database_error(exc: psycopg2.Error) -> ApiError | None:
+    """The client-facing meaning of a database error, or None when it is our bug (500)."""
+    if isinstance(exc, psycopg2.errors.UniqueViolation):
+        return Conflict("A record with the same unique value already exists")
+    if isinstance(exc, psycopg2.errors.ForeignKeyViolation):
+        if "is still referenced" in (exc.pgerror or ""):
+            return Conflict("The record is still referenced by other records")
+        return InvalidInput("A referenced record does not exist")
+    if isinstance(exc, psycopg2.errors.CheckViolation | psycopg2.errors.NotNullViolation):
+        return InvalidInput("A value is missing or out of range")
+    if isinstance(exc, psycopg2.errors.LockNotAvailable | psycopg2.errors.DeadlockDetected):
+        return ServiceUnavailable("Service busy, try again", headers={"Retry-After": "1"})
+    if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+        return ServiceUnavailable("Database unavailable", headers={"Retry-After": "1"})
+    return None
+
+
+def _as_api_error(exc: Exception) -> ApiError | None:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, StatementTimeout):
+        return ServiceUnavailable("Database statement timed out")
+    if isinstance(exc, DatabaseBusy):
+        return ServiceUnavailable("Service busy", headers={"Retry-After": "1"})
+    if isinstance(exc, DatabaseUnavailable):
+        return ServiceUnavailable("Database unavailable", headers={"Retry-After": "1"})
+    if isinstance(exc, psycopg2.Error):
+        return database_error(exc)
+    return None
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects and the like pass through
+        message = _HTTP_MESSAGES.get(exc.status) or exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return failure(exc.status, message, headers=headers)
+    except Exception as exc:
+        api_error = _as_api_error(exc)
+        if api_error is None:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return failure(500, "Internal server error", request_id=request.get("request_id"))
+        if api_error.status >= 500:
+            log.warning("%s %s: %s (%s)", request.method, request.path, api_error.message,
+                        type(exc).__name__)
+        return failure(api_error.status, api_error.message, details=api_error.details,
+                       headers=api_error.headers)

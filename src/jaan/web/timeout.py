@@ -1,0 +1,33 @@
+"""The request timeout: a request that takes too long is cancelled and answered 503.
+
+Cancelling the handler cancels the SQL it is waiting on: aiopg closes that connection, the
+server notices within ``client_connection_check_interval`` and cancels the statement, and an
+open transaction rolls back, so nothing half-written stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from jaan.web.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def timeout_middleware(seconds: float) -> Middleware:
+    @web.middleware
+    async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            async with asyncio.timeout(seconds) as deadline:
+                return await handler(request)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # someone else's timeout inside the handler: not ours to answer for
+            log.warning("%s %s timed out after %ss and was cancelled", request.method, request.path, seconds)
+            raise ServiceUnavailable("Request timed out") from None
+
+    return request_timeout

@@ -1,0 +1,259 @@
+"""The one place request bodies and query strings are parsed and checked.
+
+A route declares a schema (a dict of field name -> :class:`Field`); :func:`parse_body` and
+:func:`parse_query` return clean values or raise :class:`InvalidInput` whose ``details``
+name every bad field at once.  Nothing reaches the database unchecked: numbers are finite,
+money has at most two decimals, quantities are whole, strings are bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from jaan.web.errors import InvalidInput, UnsupportedMediaType
+
+_MISSING: Any = object()
+
+
+class FieldError(ValueError):
+    pass
+
+
+class Field:
+    """A value of one type; ``required`` unless a default is given."""
+
+    def __init__(self, *, required: bool = True, default: Any = _MISSING, nullable: bool = False) -> None:
+        self.required = required and default is _MISSING
+        self.default = default
+        self.nullable = nullable
+
+    def parse(self, value: Any, from_text: bool) -> Any:
+        raise NotImplementedError
+
+
+class String(Field):
+    def __init__(
+        self, *, min_length: int = 0, max_length: int = 1000, pattern: str | None = None, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.min_length, self.max_length = min_length, max_length
+        self.pattern = re.compile(pattern) if pattern else None
+
+    def parse(self, value: Any, from_text: bool) -> str:
+        if not isinstance(value, str):
+            raise FieldError("must be a string")
+        value = value.strip()
+        if len(value) < self.min_length:
+            raise FieldError("is required" if self.min_length == 1 else f"must be at least {self.min_length} characters")
+        if len(value) > self.max_length:
+            raise FieldError(f"must be at most {self.max_length} characters")
+        if self.pattern and not self.pattern.fullmatch(value):
+            raise FieldError("has an invalid format")
+        return value
+
+
+class Email(String):
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(min_length=3, max_length=254, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", **kw)
+
+    def parse(self, value: Any, from_text: bool) -> str:
+        try:
+            return super().parse(value, from_text).lower()
+        except FieldError:
+            raise FieldError("must be a valid email address") from None
+
+
+class Integer(Field):
+    def __init__(self, *, minimum: int | None = None, maximum: int | None = 2**31 - 1, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.minimum, self.maximum = minimum, maximum
+
+    def parse(self, value: Any, from_text: bool) -> int:
+        if from_text and isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldError("must be a whole number")
+        if self.minimum is not None and value < self.minimum:
+            raise FieldError(f"must be at least {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise FieldError(f"must be at most {self.maximum}")
+        return value
+
+
+class Decimal_(Field):
+    """A finite decimal number (rates, weights); see :class:`Money` for amounts."""
+
+    places: int | None = None
+
+    def __init__(self, *, minimum: Decimal | int | None = 0, maximum: Decimal | int = 10**9, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.minimum = None if minimum is None else Decimal(minimum)
+        self.maximum = Decimal(maximum)
+
+    def parse(self, value: Any, from_text: bool) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise FieldError("must be a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FieldError("must be a finite number")
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise FieldError("must be a number") from None
+        if not number.is_finite():
+            raise FieldError("must be a finite number")
+        if self.places is not None and number != number.quantize(Decimal(1).scaleb(-self.places)):
+            raise FieldError(f"must have at most {self.places} decimals")
+        if self.minimum is not None and number < self.minimum:
+            raise FieldError(f"must be at least {self.minimum}")
+        if number > self.maximum:
+            raise FieldError(f"must be at most {self.maximum}")
+        return number
+
+
+class Money(Decimal_):
+    places = 2
+
+
+class Boolean(Field):
+    _TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+    def parse(self, value: Any, from_text: bool) -> bool:
+        if from_text and isinstance(value, str) and value.lower() in self._TEXT:
+            return self._TEXT[value.lower()]
+        if not isinstance(value, bool):
+            raise FieldError("must be true or false")
+        return value
+
+
+class Choice(Field):
+    def __init__(self, choices: Sequence[str], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.choices = tuple(choices)
+
+    def parse(self, value: Any, from_text: bool) -> str:
+        if value not in self.choices:
+            raise FieldError(f"must be one of: {', '.join(self.choices)}")
+        return str(value)
+
+
+class ListOf(Field):
+    def __init__(self, item: Field, *, min_items: int = 0, max_items: int = 100, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.item, self.min_items, self.max_items = item, min_items, max_items
+
+    def parse(self, value: Any, from_text: bool) -> list[Any]:
+        if not isinstance(value, list):
+            raise FieldError("must be a list")
+        if not self.min_items <= len(value) <= self.max_items:
+            raise FieldError(f"must have between {self.min_items} and {self.max_items} items")
+        parsed = []
+        for index, item in enumerate(value):
+            try:
+                parsed.append(self.item.parse(item, from_text))
+            except FieldError as exc:
+                raise FieldError(f"item {index + 1} {exc}") from None
+        return parsed
+
+
+class Object(Field):
+    def __init__(self, schema: Mapping[str, Field], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.schema = schema
+
+    def parse(self, value: Any, from_text: bool) -> dict[str, Any]:
+        try:
+            return validate(self.schema, value)
+        except InvalidInput as exc:
+            raise FieldError("; ".join(f"{k} {v}" for k, v in (exc.details or {}).items())) from None
+
+
+def validate(
+    schema: Mapping[str, Field], data: Any, *, partial: bool = False, from_text: bool = False,
+) -> dict[str, Any]:
+    """Check `data` against `schema`. With ``partial`` (PATCH), absent fields stay absent."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("Request body must be a JSON object")
+    clean: dict[str, Any] = {}
+    details: dict[str, str] = {}
+    for name, field in schema.items():
+        if name not in data or (from_text and data[name] == ""):
+            if partial:
+                continue
+            if field.required:
+                details[name] = "is required"
+            elif field.default is not _MISSING:
+                clean[name] = field.default
+            continue
+        value = data[name]
+        if value is None:
+            if field.nullable:
+                clean[name] = None
+            else:
+                details[name] = "must not be null"
+            continue
+        try:
+            clean[name] = field.parse(value, from_text)
+        except FieldError as exc:
+            details[name] = str(exc)
+    if details:
+        raise InvalidInput("Invalid input", details=details)
+    return clean
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body: 415 for another media type, 400 for malformed JSON."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Expected a JSON body (Content-Type: application/json)")
+    raw = await request.read()
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("Malformed JSON body") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def parse_body(request: web.Request, schema: Mapping[str, Field], *, partial: bool = False) -> dict[str, Any]:
+    return validate(schema, await read_json(request), partial=partial)
+
+
+def parse_query(request: web.Request, schema: Mapping[str, Field]) -> dict[str, Any]:
+    return validate(schema, request.query, from_text=True)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Pagination of CONTRACTS.md: page >= 1, per_page 1..100."""
+
+    page: int
+    per_page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    def result(self, rows: list[Any], total: int) -> dict[str, Any]:
+        return {
+            "data": rows, "total": total, "page": self.page, "per_page": self.per_page,
+            "total_pages": math.ceil(total / self.per_page) if total else 0,
+        }
+
+
+def page_of(request: web.Request, default_per_page: int = 20) -> Page:
+    values = parse_query(request, {
+        "page": Integer(minimum=1, maximum=1_000_000, default=1),
+        "per_page": Integer(minimum=1, maximum=100, default=default_per_page),
+    })
+    return Page(values["page"], values["per_page"])
