@@ -6,13 +6,16 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
+from aiohttp.test_utils import TestClient
 
 from jaan.db.embedded import EmbeddedPostgres
+from jaan.settings import Settings
 
 # Durability is not under test: these make the throwaway cluster several times faster.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -59,3 +62,54 @@ def empty_database(server_dsn: str) -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(server_dsn: str) -> Iterator[str]:
+    """One database with every migration applied, shared by the tests that only read or add rows."""
+    from jaan.db.migrations import apply_migrations
+
+    name = f"jaan_test_main_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(server_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    dsn = with_dbname(server_dsn, name)
+    apply_migrations(dsn)
+    try:
+        yield dsn
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def settings_for_tests(dsn: str, **overrides: object) -> Settings:
+    """Settings for an in-process app: this environment ignored, small pools."""
+    values: dict[str, object] = {"database_url": dsn, "pool_min": 1, "pool_max": 4, "access_log": False}
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@pytest.fixture(scope="session")
+def probe_database(migrated_database: str) -> str:
+    """The migrated database plus the table the probe routes write to."""
+    with psycopg2.connect(migrated_database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS probe_writes (id serial PRIMARY KEY, note text NOT NULL)")
+    conn.close()
+    return migrated_database
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, probe_database: str) -> Callable[..., Awaitable[TestClient]]:
+    """Build the real app (every middleware, a real pool) with the probe routes, on a real socket."""
+    from jaan.app import ROUTE_TABLES, create_app
+    from tests.probes import probes
+
+    async def make(**overrides: object) -> TestClient:
+        settings = settings_for_tests(probe_database, **overrides)
+        app = create_app(settings, probe_database, route_tables=[*ROUTE_TABLES, probes])
+        client: TestClient = await aiohttp_client(app)
+        return client
+
+    return make

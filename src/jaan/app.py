@@ -34,11 +34,14 @@ def pool_config(settings: Settings, dsn: str) -> PoolConfig:
     )
 
 
-def create_app(settings: Settings, dsn: str | None = None) -> web.Application:
+def create_app(
+    settings: Settings, dsn: str | None = None, route_tables: list[routes.RouteTable] | None = None,
+) -> web.Application:
     """The service as one aiohttp application.
 
     `dsn` is the database to use (the caller found it: DATABASE_URL or the embedded
-    cluster); it defaults to ``settings.database_url``.
+    cluster); it defaults to ``settings.database_url``.  `route_tables` defaults to every
+    shop area's.
     """
     dsn = dsn or settings.database_url
     if not dsn:
@@ -59,7 +62,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE] = Database(pool_config(settings, dsn))
     app.cleanup_ctx.append(_database_pool)
-    routes.install(app, ROUTE_TABLES)
+    routes.install(app, ROUTE_TABLES if route_tables is None else route_tables)
     return app
 
 

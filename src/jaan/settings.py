@@ -115,7 +115,7 @@ class Settings:
                 raise ValueError(f"{name} must be positive")
         for origin in self.cors_origins:
             if origin == "*" or "://" not in origin:
-                raise ValueError(f"CORS origin must be a full origin such as https://shop.example, not {origin!r}")
+                raise ValueError(f"CORS origin must be a full origin (https://shop.example), not {origin!r}")
 
     @property
     def run_dir(self) -> Path:

@@ -38,12 +38,14 @@ class EmbeddedPostgresError(RuntimeError):
 
 def find_binaries() -> Path:
     """The directory holding initdb and postgres: the system's, else the pgserver wheel's."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+    )
     on_path = shutil.which("postgres")
     if on_path:
         candidates.append(Path(on_path).parent)
     try:
-        import pgserver  # type: ignore[import-not-found]
+        import pgserver
 
         candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
     except ImportError:
@@ -215,7 +217,9 @@ class EmbeddedPostgres:
             except psycopg2.OperationalError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise EmbeddedPostgresError(f"PostgreSQL did not start in {timeout:.0f}s:\n{self.log_tail()}") from None
+                    raise EmbeddedPostgresError(
+                        f"PostgreSQL did not start in {timeout:.0f}s:\n{self.log_tail()}"
+                    ) from None
                 time.sleep(0.05)
 
     def _create_database(self) -> None:

@@ -34,6 +34,7 @@ from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+DICT_ROWS = psycopg2.extras.RealDictCursor
 Params = Sequence[Any] | dict[str, Any] | None
 
 
@@ -94,6 +95,7 @@ class Database:
     def __init__(self, config: PoolConfig) -> None:
         self.config = config
         self._pool: aiopg.Pool | None = None
+        self._waiting = 0
 
     async def open(self) -> None:
         self._pool = await aiopg.create_pool(
@@ -132,17 +134,18 @@ class Database:
             raise DatabaseUnavailable("the database pool is not open")
         return self._pool
 
-    def stats(self) -> dict[str, int]:
-        """Pool sizes for status output and monitors."""
+    def stats(self) -> dict[str, int | None]:
+        """Pool sizes for status output and monitors (``waiting``: requests queued for a connection)."""
         pool = self.pool
         return {
             "size": pool.size, "free": pool.freesize, "min": pool.minsize, "max": pool.maxsize,
-            "waiting": len(getattr(pool.cond, "_waiters", None) or ()),
+            "waiting": self._waiting,
         }
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[aiopg.Connection]:
         """A pooled connection, or DatabaseBusy when none frees up within the connect timeout."""
+        self._waiting += 1
         try:
             async with asyncio.timeout(self.config.connect_timeout):
                 conn = await self.pool.acquire()
@@ -150,6 +153,8 @@ class Database:
             raise DatabaseBusy("no database connection free") from None
         except psycopg2.OperationalError as exc:
             raise DatabaseUnavailable(str(exc).strip()) from exc
+        finally:
+            self._waiting -= 1
         try:
             yield conn
         finally:
@@ -162,27 +167,25 @@ class Database:
     @contextlib.asynccontextmanager
     async def cursor(self) -> AsyncIterator[Cursor]:
         """A cursor outside any transaction: each statement commits on its own."""
-        async with self.connection() as conn:
-            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as raw:
-                yield Cursor(raw)
+        async with self.connection() as conn, conn.cursor(cursor_factory=DICT_ROWS) as raw:
+            yield Cursor(raw)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Cursor]:
         """One transaction on one connection: committed when the block ends, else rolled back."""
-        async with self.connection() as conn:
-            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as raw:
-                cur = Cursor(raw)
-                await cur.execute("BEGIN")
-                try:
-                    yield cur
-                except BaseException:
-                    # A cancelled statement has already closed the connection (aiopg does);
-                    # anything else rolls back here, or the connection is closed on release.
-                    if not conn.closed:
-                        with contextlib.suppress(Exception):
-                            await raw.execute("ROLLBACK")
-                    raise
-                await cur.execute("COMMIT")
+        async with self.connection() as conn, conn.cursor(cursor_factory=DICT_ROWS) as raw:
+            cur = Cursor(raw)
+            await cur.execute("BEGIN")
+            try:
+                yield cur
+            except BaseException:
+                # A cancelled statement has already closed the connection (aiopg does);
+                # anything else rolls back here, or the connection is closed on release.
+                if not conn.closed:
+                    with contextlib.suppress(Exception):
+                        await raw.execute("ROLLBACK")
+                raise
+            await cur.execute("COMMIT")
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         async with self.cursor() as cur:

@@ -11,6 +11,8 @@ import logging
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from jaan.web.request_id import REQUEST_ID
+
 access_log = logging.getLogger("jaan.access")
 
 
@@ -22,7 +24,7 @@ class AccessLogger(AbstractAccessLogger):
             "status": response.status,
             "bytes": response.body_length,
             "duration_ms": round(time * 1000, 2),
-            "request_id": request.get("request_id", "-"),
+            "request_id": request.get(REQUEST_ID, "-"),
             "remote": request.remote,
         }
         self.logger.info(

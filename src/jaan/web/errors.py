@@ -4,6 +4,7 @@ turns every failure (ours, aiohttp's, the database's) into the JSON error envelo
 from __future__ import annotations
 
 import logging
+
 import psycopg2
 import psycopg2.errors
 from aiohttp import web
@@ -11,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
 from jaan.web.envelope import failure
+from jaan.web.request_id import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +125,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception as exc:
         api_error = _as_api_error(exc)
         if api_error is None:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return failure(500, "Internal server error", request_id=request.get("request_id"))
+            request_id = request.get(REQUEST_ID)
+            log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+            return failure(500, "Internal server error", request_id=request_id)
         if api_error.status >= 500:
             log.warning("%s %s: %s (%s)", request.method, request.path, api_error.message,
                         type(exc).__name__)

@@ -11,11 +11,11 @@ import re
 import uuid
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
-
+from aiohttp.typedefs import Handler
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -27,7 +27,7 @@ def request_id_of(request: web.Request) -> str:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request_id_of(request)
-    request["request_id"] = rid
+    request[REQUEST_ID] = rid
     token = current_request_id.set(rid)
     try:
         response = await handler(request)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -50,14 +50,16 @@ class String(Field):
     def parse(self, value: Any, from_text: bool) -> str:
         if not isinstance(value, str):
             raise FieldError("must be a string")
-        value = value.strip()
-        if len(value) < self.min_length:
-            raise FieldError("is required" if self.min_length == 1 else f"must be at least {self.min_length} characters")
-        if len(value) > self.max_length:
+        text = value.strip()
+        if len(text) < self.min_length:
+            if self.min_length == 1:
+                raise FieldError("is required")
+            raise FieldError(f"must be at least {self.min_length} characters")
+        if len(text) > self.max_length:
             raise FieldError(f"must be at most {self.max_length} characters")
-        if self.pattern and not self.pattern.fullmatch(value):
+        if self.pattern and not self.pattern.fullmatch(text):
             raise FieldError("has an invalid format")
-        return value
+        return text
 
 
 class Email(String):
@@ -66,7 +68,7 @@ class Email(String):
 
     def parse(self, value: Any, from_text: bool) -> str:
         try:
-            return super().parse(value, from_text).lower()
+            return str(super().parse(value, from_text)).lower()
         except FieldError:
             raise FieldError("must be a valid email address") from None
 
@@ -95,7 +97,9 @@ class Decimal_(Field):
 
     places: int | None = None
 
-    def __init__(self, *, minimum: Decimal | int | None = 0, maximum: Decimal | int = 10**9, **kw: Any) -> None:
+    def __init__(
+        self, *, minimum: Decimal | int | None = 0, maximum: Decimal | int = 10**9, **kw: Any
+    ) -> None:
         super().__init__(**kw)
         self.minimum = None if minimum is None else Decimal(minimum)
         self.maximum = Decimal(maximum)
@@ -125,7 +129,9 @@ class Money(Decimal_):
 
 
 class Boolean(Field):
-    _TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    _TEXT: ClassVar[dict[str, bool]] = {
+        "true": True, "1": True, "yes": True, "false": False, "0": False, "no": False,
+    }
 
     def parse(self, value: Any, from_text: bool) -> bool:
         if from_text and isinstance(value, str) and value.lower() in self._TEXT:
@@ -225,7 +231,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def parse_body(request: web.Request, schema: Mapping[str, Field], *, partial: bool = False) -> dict[str, Any]:
+async def parse_body(
+    request: web.Request, schema: Mapping[str, Field], *, partial: bool = False
+) -> dict[str, Any]:
     return validate(schema, await read_json(request), partial=partial)
 
 

@@ -1,0 +1,95 @@
+"""Routes that exist only in tests, to drive the middlewares and the database layer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from jaan.db.errors import StatementTimeout
+from jaan.routes import Access, RouteTable
+from jaan.state import DATABASE
+from jaan.web.envelope import ok
+from jaan.web.validation import Integer, Money, String, parse_body
+
+probes = RouteTable("probes")
+MB = 1024 * 1024
+
+
+@probes.route("POST", "/probe/order", access=Access.PUBLIC, summary="validate a body")
+async def validated(request: web.Request) -> web.Response:
+    body = await parse_body(request, {
+        "name": String(min_length=1, max_length=50),
+        "quantity": Integer(minimum=1, maximum=1000),
+        "price": Money(),
+    })
+    return ok(body)
+
+
+@probes.route("GET", "/probe/boom", access=Access.PUBLIC, summary="our bug")
+async def boom(request: web.Request) -> web.Response:
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+@probes.route("GET", "/probe/sleep", access=Access.PUBLIC, summary="a slow handler")
+async def sleepy(request: web.Request) -> web.Response:
+    await asyncio.sleep(float(request.query.get("seconds", "5")))
+    return ok("woke")
+
+
+@probes.route("POST", "/probe/write-then-sleep", access=Access.PUBLIC, summary="half a write, then slow SQL")
+async def write_then_sleep(request: web.Request) -> web.Response:
+    async with request.app[DATABASE].transaction() as cur:
+        await cur.execute("INSERT INTO probe_writes (note) VALUES (%s)", (request.query["note"],))
+        await cur.execute("SELECT pg_sleep(%s)", (float(request.query.get("seconds", "30")),))
+    return ok("written")
+
+
+@probes.route("GET", "/probe/sql-sleep", access=Access.PUBLIC, summary="slow SQL outside a transaction")
+async def sql_sleep(request: web.Request) -> web.Response:
+    await request.app[DATABASE].fetch_value("SELECT pg_sleep(%s)", (float(request.query["seconds"]),))
+    return ok("slept")
+
+
+@probes.route("POST", "/probe/insert", access=Access.PUBLIC, summary="an insert that may violate constraints")
+async def insert(request: web.Request) -> web.Response:
+    body = await request.json()
+    async with request.app[DATABASE].transaction() as cur:
+        await cur.execute(
+            "INSERT INTO settings (key, value, value_type) VALUES (%s, %s, %s)",
+            (body["key"], body["value"], body["value_type"]),
+        )
+    return ok("inserted", status=201)
+
+
+@probes.route("POST", "/probe/stream", access=Access.PUBLIC, summary="reads request.content directly")
+async def stream(request: web.Request) -> web.Response:
+    total = 0
+    async for chunk in request.content.iter_any():
+        total += len(chunk)
+    return ok({"bytes": total})
+
+
+@probes.route("POST", "/probe/upload", access=Access.PUBLIC, summary="a route allowed 3 MB", body_limit=3 * MB)
+async def upload(request: web.Request) -> web.Response:
+    return ok({"bytes": len(await request.read())})
+
+
+@probes.route("POST", "/probe/state", access=Access.PUBLIC, summary="a state-changing request")
+async def change_state(request: web.Request) -> web.Response:
+    return ok("changed")
+
+
+@probes.route("GET", "/probe/big", access=Access.PUBLIC, summary="a large JSON body")
+async def big(request: web.Request) -> web.Response:
+    return ok([{"sku": f"SKU-{i:05d}", "name": "Basmati rice 5 kg"} for i in range(500)])
+
+
+@probes.route("GET", "/probe/timeout-then-continue", access=Access.PUBLIC, summary="survives a statement timeout")
+async def timeout_then_continue(request: web.Request) -> web.Response:
+    database = request.app[DATABASE]
+    try:
+        await database.fetch_value("SELECT pg_sleep(5)")
+    except StatementTimeout:
+        pass
+    return ok({"after": await database.fetch_value("SELECT 42 AS answer")})

@@ -1,0 +1,58 @@
+"""The request timeout cancels the handler, its SQL on the server, and its transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import psycopg2
+
+
+def _rows_with_note(dsn: str, note: str) -> int:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM probe_writes WHERE note = %s", (note,))
+        (count,) = cur.fetchone()
+    conn.close()
+    return int(count)
+
+
+def _sleeping_statements(dsn: str) -> int:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND query LIKE 'SELECT pg_sleep%%' AND pid <> pg_backend_pid()"
+        )
+        (count,) = cur.fetchone()
+    conn.close()
+    return int(count)
+
+
+async def test_slow_handler_gets_503_request_timed_out(make_client):
+    client = await make_client(request_timeout=0.3)
+    started = time.monotonic()
+    response = await client.get("/probe/sleep", params={"seconds": "10"})
+    assert time.monotonic() - started < 3
+    assert response.status == 503
+    assert response.content_type == "application/json"
+    assert await response.json() == {"success": False, "error": "Request timed out"}
+
+
+async def test_timeout_rolls_back_and_cancels_the_statement_on_the_server(make_client, probe_database):
+    client = await make_client(request_timeout=0.5)
+    note = uuid.uuid4().hex
+    response = await client.post("/probe/write-then-sleep", params={"note": note, "seconds": "30"})
+    assert response.status == 503
+    assert (await response.json())["error"] == "Request timed out"
+    # The server notices the closed connection within client_connection_check_interval (1 s).
+    deadline = time.monotonic() + 5
+    while _sleeping_statements(probe_database) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert _sleeping_statements(probe_database) == 0
+    assert _rows_with_note(probe_database, note) == 0
+
+
+async def test_fast_request_is_untouched_by_the_timeout(make_client):
+    client = await make_client(request_timeout=2)
+    response = await client.get("/probe/sleep", params={"seconds": "0.05"})
+    assert response.status == 200
