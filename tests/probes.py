@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiohttp import web
 
@@ -18,11 +19,14 @@ MB = 1024 * 1024
 
 @probes.route("POST", "/probe/order", access=Access.PUBLIC, summary="validate a body")
 async def validated(request: web.Request) -> web.Response:
-    body = await parse_body(request, {
-        "name": String(min_length=1, max_length=50),
-        "quantity": Integer(minimum=1, maximum=1000),
-        "price": Money(),
-    })
+    body = await parse_body(
+        request,
+        {
+            "name": String(min_length=1, max_length=50),
+            "quantity": Integer(minimum=1, maximum=1000),
+            "price": Money(),
+        },
+    )
     return ok(body)
 
 
@@ -70,7 +74,9 @@ async def stream(request: web.Request) -> web.Response:
     return ok({"bytes": total})
 
 
-@probes.route("POST", "/probe/upload", access=Access.PUBLIC, summary="a route allowed 3 MB", body_limit=3 * MB)
+@probes.route(
+    "POST", "/probe/upload", access=Access.PUBLIC, summary="a route allowed 3 MB", body_limit=3 * MB
+)
 async def upload(request: web.Request) -> web.Response:
     return ok({"bytes": len(await request.read())})
 
@@ -85,11 +91,11 @@ async def big(request: web.Request) -> web.Response:
     return ok([{"sku": f"SKU-{i:05d}", "name": "Basmati rice 5 kg"} for i in range(500)])
 
 
-@probes.route("GET", "/probe/timeout-then-continue", access=Access.PUBLIC, summary="survives a statement timeout")
+@probes.route(
+    "GET", "/probe/timeout-then-continue", access=Access.PUBLIC, summary="survives a statement timeout"
+)
 async def timeout_then_continue(request: web.Request) -> web.Response:
     database = request.app[DATABASE]
-    try:
+    with contextlib.suppress(StatementTimeout):
         await database.fetch_value("SELECT pg_sleep(5)")
-    except StatementTimeout:
-        pass
     return ok({"after": await database.fetch_value("SELECT 42 AS answer")})

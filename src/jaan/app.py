@@ -9,7 +9,7 @@ from aiohttp import web
 from jaan import routes
 from jaan.db.pool import Database, PoolConfig
 from jaan.settings import Settings
-from jaan.shop import health
+from jaan.shop import api_docs, health
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
 from jaan.web.cors import cors_middleware
@@ -19,7 +19,7 @@ from jaan.web.request_id import request_id_middleware
 from jaan.web.timeout import timeout_middleware
 
 # Every shop area's routes, in the order the OpenAPI document lists them.
-ROUTE_TABLES = [health.routes]
+ROUTE_TABLES = [health.routes, api_docs.routes]
 
 
 def pool_config(settings: Settings, dsn: str) -> PoolConfig:
@@ -35,7 +35,9 @@ def pool_config(settings: Settings, dsn: str) -> PoolConfig:
 
 
 def create_app(
-    settings: Settings, dsn: str | None = None, route_tables: list[routes.RouteTable] | None = None,
+    settings: Settings,
+    dsn: str | None = None,
+    route_tables: list[routes.RouteTable] | None = None,
 ) -> web.Application:
     """The service as one aiohttp application.
 

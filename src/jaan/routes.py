@@ -45,7 +45,13 @@ class RouteTable:
         self.routes: list[Route] = []
 
     def route(
-        self, method: str, path: str, *, access: Access, summary: str, body_limit: int | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        access: Access,
+        summary: str,
+        body_limit: int | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(Route(method.upper(), path, handler, access, summary, body_limit, self.tag))
@@ -101,9 +107,11 @@ def openapi(app: web.Application, title: str = "Jaan Connect API", version: str 
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
-        "components": {"securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "cookie": {"type": "apiKey", "in": "cookie", "name": "session_token"},
-        }},
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "session_token"},
+            }
+        },
         "paths": paths,
     }

@@ -38,12 +38,14 @@ def _parse_list(text: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = _setting(
-        None, "DATABASE_URL",
+        None,
+        "DATABASE_URL",
         "PostgreSQL URL; unset means the embedded PostgreSQL of the data directory",
         flag=False,
     )
     data_dir: Path = _setting(
-        PROJECT_ROOT / "var", "JAAN_DATA_DIR",
+        PROJECT_ROOT / "var",
+        "JAAN_DATA_DIR",
         "directory for the embedded database and runtime files (control socket, pid files, uploads)",
     )
     host: str = _setting("127.0.0.1", "JAAN_HOST", "address the HTTP server listens on")
@@ -52,7 +54,8 @@ class Settings:
     pool_min: int = _setting(10, "JAAN_POOL_MIN", "database connections each pool keeps open")
     pool_max: int = _setting(50, "JAAN_POOL_MAX", "most database connections one pool opens")
     connect_timeout: float = _setting(
-        2.0, "JAAN_CONNECT_TIMEOUT",
+        2.0,
+        "JAAN_CONNECT_TIMEOUT",
         "seconds to wait for a pooled database connection before answering 503 Service busy",
     )
     statement_timeout: float = _setting(
@@ -65,7 +68,8 @@ class Settings:
         30.0, "JAAN_POOL_RECYCLE", "seconds after which an idle pooled connection is replaced"
     )
     request_timeout: float = _setting(
-        60.0, "JAAN_REQUEST_TIMEOUT",
+        60.0,
+        "JAAN_REQUEST_TIMEOUT",
         "seconds a request may take before it is cancelled (with its SQL) and answered 503",
     )
     max_body_size: int = _setting(
@@ -75,7 +79,8 @@ class Settings:
         50 * MB, "JAAN_MAX_UPLOAD_SIZE", "largest body in bytes a route may allow (uploads)"
     )
     cors_origins: tuple[str, ...] = _setting(
-        (), "JAAN_CORS_ORIGINS",
+        (),
+        "JAAN_CORS_ORIGINS",
         "comma-separated origins allowed to call the API from a browser with credentials",
     )
     compress_min_size: int = _setting(
@@ -85,14 +90,82 @@ class Settings:
     log_json: bool = _setting(False, "JAAN_LOG_JSON", "write logs and the access log as JSON lines")
     access_log: bool = _setting(True, "JAAN_ACCESS_LOG", "write one access-log line per request")
     embedded_pg_port: int = _setting(
-        0, "JAAN_EMBEDDED_PG_PORT",
+        0,
+        "JAAN_EMBEDDED_PG_PORT",
         "also let the embedded PostgreSQL listen on this loopback TCP port (0: unix socket only)",
+    )
+    # -- the pre-fork supervisor (bin/serve) --------------------------------------------------
+    backlog: int = _setting(
+        2048, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept"
+    )
+    reuse_port: bool = _setting(
+        False,
+        "JAAN_REUSE_PORT",
+        "set SO_REUSEPORT so another server (a blue/green twin) may bind the same port",
+    )
+    ready_timeout: float = _setting(
+        30.0, "JAAN_READY_TIMEOUT", "seconds a new worker may take to become ready before it is killed"
+    )
+    timeout: float = _setting(
+        30.0, "JAAN_TIMEOUT", "seconds without a heartbeat from a worker's event loop before it is killed"
+    )
+    graceful_timeout: float = _setting(
+        30.0, "JAAN_GRACEFUL_TIMEOUT", "seconds a stopping worker may spend finishing in-flight requests"
+    )
+    min_uptime: float = _setting(
+        5.0, "JAAN_MIN_UPTIME", "a worker that dies younger than this many seconds counts as a failed start"
+    )
+    max_restarts: int = _setting(
+        5, "JAAN_MAX_RESTARTS", "failed starts in a row after which bin/serve gives up and exits non-zero"
+    )
+    max_memory: int = _setting(
+        1024, "JAAN_MAX_MEMORY", "megabytes of RSS above which a worker is gracefully replaced (0: no limit)"
+    )
+    max_requests: int = _setting(
+        0, "JAAN_MAX_REQUESTS", "requests after which a worker is gracefully replaced (0: never)"
+    )
+    max_requests_jitter: int = _setting(
+        0,
+        "JAAN_MAX_REQUESTS_JITTER",
+        "random extra requests (0..this) per worker, so workers do not recycle at once",
+    )
+    pid_file: str = _setting("", "JAAN_PID_FILE", "write the master's pid here once every worker is ready")
+    db_budget: int = _setting(
+        0,
+        "JAAN_DB_BUDGET",
+        "database connections the whole service may hold (0: 4 x usable CPUs, at least 3 per pool)",
+    )
+    db_reserve: int = _setting(
+        10, "JAAN_DB_RESERVE", "connections of the server's max_connections left for migrations, admins, psql"
+    )
+    db_listen_connections: int = _setting(
+        1, "JAAN_DB_LISTEN_CONNECTIONS", "LISTEN connections each worker may hold outside its pool"
+    )
+    keepalive_timeout: float = _setting(
+        75.0,
+        "JAAN_KEEPALIVE_TIMEOUT",
+        "seconds an idle keep-alive connection stays open; keep it above the proxy's (nginx: 60)",
+    )
+    header_timeout: float = _setting(
+        10.0, "JAAN_HEADER_TIMEOUT", "seconds a client may take to send a request's line and headers"
+    )
+    body_min_rate: int = _setting(
+        1024,
+        "JAAN_BODY_MIN_RATE",
+        "slowest request body in bytes/s, averaged after header_timeout seconds (0: no limit)",
+    )
+    monitor: bool = _setting(True, "JAAN_MONITOR", "start aiomonitor (loopback only) in every worker")
+    monitor_port_base: int = _setting(
+        20100,
+        "JAAN_MONITOR_PORT_BASE",
+        "first aiomonitor port; worker slot s uses base+6(s-1)..+5 (terminal, web UI, console; two sets)",
+    )
+    monitor_console: bool = _setting(
+        False, "JAAN_MONITOR_CONSOLE", "also open aiomonitor's Python console (an unauthenticated prompt)"
     )
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from the environment, then apply non-None overrides (flags)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}

@@ -92,8 +92,11 @@ def test_concurrent_runs_apply_each_file_exactly_once(empty_database: str, tmp_p
 
     processes = [
         subprocess.Popen(
-            migrate_command("--migrations-dir", directory), env=env_for(empty_database),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            migrate_command("--migrations-dir", directory),
+            env=env_for(empty_database),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(4)
     ]

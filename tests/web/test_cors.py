@@ -29,10 +29,14 @@ async def test_no_origin_is_allowed_by_default(make_client):
 
 async def test_preflight_from_allowed_origin_is_answered(make_client):
     client = await make_client(cors_origins=(SHOP,))
-    response = await client.options("/probe/state", headers={
-        "Origin": SHOP, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "Content-Type, Idempotency-Key",
-    })
+    response = await client.options(
+        "/probe/state",
+        headers={
+            "Origin": SHOP,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Content-Type, Idempotency-Key",
+        },
+    )
     assert response.status == 204
     assert response.headers["Access-Control-Allow-Origin"] == SHOP
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
@@ -41,9 +45,13 @@ async def test_preflight_from_allowed_origin_is_answered(make_client):
 
 async def test_preflight_from_other_origin_is_refused(make_client):
     client = await make_client(cors_origins=(SHOP,))
-    response = await client.options("/probe/state", headers={
-        "Origin": EVIL, "Access-Control-Request-Method": "POST",
-    })
+    response = await client.options(
+        "/probe/state",
+        headers={
+            "Origin": EVIL,
+            "Access-Control-Request-Method": "POST",
+        },
+    )
     assert response.status == 403
     assert response.content_type == "application/json"
     assert "Access-Control-Allow-Origin" not in response.headers
@@ -71,9 +79,14 @@ async def test_cookie_authenticated_post_from_allowed_origin_passes(make_client)
 
 async def test_bearer_authenticated_post_is_not_subject_to_the_csrf_guard(make_client):
     client = await make_client(cors_origins=(SHOP,))
-    response = await client.post("/probe/state", headers={
-        "Origin": EVIL, "Cookie": "session_token=abc", "Authorization": "Bearer abc",
-    })
+    response = await client.post(
+        "/probe/state",
+        headers={
+            "Origin": EVIL,
+            "Cookie": "session_token=abc",
+            "Authorization": "Bearer abc",
+        },
+    )
     assert response.status == 200
 
 

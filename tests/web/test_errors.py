@@ -40,7 +40,8 @@ async def test_malformed_json_is_400(make_client):
 async def test_nan_in_json_is_malformed(make_client):
     client = await make_client()
     response = await client.post(
-        "/probe/order", data=b'{"name": "rice", "quantity": 1, "price": NaN}',
+        "/probe/order",
+        data=b'{"name": "rice", "quantity": 1, "price": NaN}',
         headers={"Content-Type": "application/json"},
     )
     assert_json_error(response, 400)

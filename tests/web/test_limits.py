@@ -58,6 +58,7 @@ async def test_route_declared_limit_still_refuses_beyond_it(make_client):
 
 async def test_limit_setting_is_honoured(make_client):
     client = await make_client(max_body_size=1000)
-    response = await client.post("/probe/order", data=b"{" + b" " * 2000 + b"}",
-                                  headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/probe/order", data=b"{" + b" " * 2000 + b"}", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 413

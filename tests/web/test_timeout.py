@@ -46,7 +46,7 @@ async def test_timeout_rolls_back_and_cancels_the_statement_on_the_server(make_c
     assert (await response.json())["error"] == "Request timed out"
     # The server notices the closed connection within client_connection_check_interval (1 s).
     deadline = time.monotonic() + 5
-    while _sleeping_statements(probe_database) and time.monotonic() < deadline:
+    while _sleeping_statements(probe_database) and time.monotonic() < deadline:  # noqa: ASYNC110 (polls the server)
         await asyncio.sleep(0.1)
     assert _sleeping_statements(probe_database) == 0
     assert _rows_with_note(probe_database, note) == 0

@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``bin/migrate``; the exit status is 0 when the database is up to date, else 1."""
     parser = argparse.ArgumentParser(prog="migrate", description="Apply pending database migrations.")
     parser.add_argument(
-        "--data-dir", type=Path, metavar="D",
+        "--data-dir",
+        type=Path,
+        metavar="D",
         help="data directory of the embedded database (default: JAAN_DATA_DIR, else var/)",
     )
     parser.add_argument(

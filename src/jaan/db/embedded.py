@@ -118,8 +118,12 @@ class EmbeddedPostgres:
         outside = Path("/var/tmp") / f"jaan-postgres-{digest}"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pointer.write_text(f"{outside}\n")
-        log.info("data directory %s is not reachable by %s; cluster placed at %s",
-                 self.data_dir, self.account.pw_name if self.account else "us", outside)
+        log.info(
+            "data directory %s is not reachable by %s; cluster placed at %s",
+            self.data_dir,
+            self.account.pw_name if self.account else "us",
+            outside,
+        )
         return outside
 
     @property
@@ -168,9 +172,21 @@ class EmbeddedPostgres:
         self._own(self.root, 0o755)
         self._own(self.pgdata, 0o700)
         result = subprocess.run(
-            [str(binaries / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, "-E", "UTF8",
-             "--locale=C", "--auth-local=trust", "--auth-host=trust", "--no-sync"],
-            capture_output=True, **self._as_server(),  # type: ignore[call-overload]
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=trust",
+                "--no-sync",
+            ],
+            capture_output=True,
+            **self._as_server(),  # type: ignore[call-overload]
         )
         if result.returncode != 0:
             shutil.rmtree(self.pgdata, ignore_errors=True)
@@ -197,8 +213,12 @@ class EmbeddedPostgres:
             command += ["-c", f"{key}={value}"]
         log_handle = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent, **self._as_server(),  # type: ignore[call-overload]
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            **self._as_server(),  # type: ignore[call-overload]
         )
         log_handle.close()
         self._wait_ready(timeout)

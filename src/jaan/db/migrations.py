@@ -66,9 +66,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_NAME.fullmatch(path.name)
         if match is None:
-            raise MigrationError(
-                f"{path.name}: a migration file must be named NNNN_snake_case_name.sql"
-            )
+            raise MigrationError(f"{path.name}: a migration file must be named NNNN_snake_case_name.sql")
         version = int(match["version"])
         if version in migrations:
             raise MigrationError(

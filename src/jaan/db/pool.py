@@ -138,7 +138,10 @@ class Database:
         """Pool sizes for status output and monitors (``waiting``: requests queued for a connection)."""
         pool = self.pool
         return {
-            "size": pool.size, "free": pool.freesize, "min": pool.minsize, "max": pool.maxsize,
+            "size": pool.size,
+            "free": pool.freesize,
+            "min": pool.minsize,
+            "max": pool.maxsize,
             "waiting": self._waiting,
         }
 

@@ -24,8 +24,12 @@ async def liveness(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "timestamp": dt.datetime.now(dt.UTC)})
 
 
-@routes.route("GET", "/api/health/ready", access=Access.PUBLIC,
-              summary="Readiness: the database answers and every migration is applied")
+@routes.route(
+    "GET",
+    "/api/health/ready",
+    access=Access.PUBLIC,
+    summary="Readiness: the database answers and every migration is applied",
+)
 async def readiness(request: web.Request) -> web.Response:
     """200 when the database answers and its schema matches the migration files, else 503."""
     expected = {m.version: m.checksum for m in _expected_migrations()}

@@ -29,7 +29,8 @@ class AccessLogger(AbstractAccessLogger):
         }
         self.logger.info(
             '%(remote)s "%(method)s %(path)s" %(status)s %(bytes)sB %(duration_ms)sms rid=%(request_id)s',
-            fields, extra={"access": fields},
+            fields,
+            extra={"access": fields},
         )
 
     @property

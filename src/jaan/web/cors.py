@@ -42,7 +42,8 @@ def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
         origin = request.headers.get(hdrs.ORIGIN)
         is_allowed = origin is not None and origin in allowed
         is_preflight = (
-            request.method == "OPTIONS" and origin is not None
+            request.method == "OPTIONS"
+            and origin is not None
             and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
         )
         if is_preflight:
@@ -58,8 +59,10 @@ def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
             return response
 
         if (
-            request.method not in SAFE_METHODS and _cookie_authenticated(request)
-            and not is_allowed and origin != _own_origin(request)
+            request.method not in SAFE_METHODS
+            and _cookie_authenticated(request)
+            and not is_allowed
+            and origin != _own_origin(request)
         ):
             response = failure(403, "Cross-origin request refused")
         else:

@@ -44,9 +44,7 @@ def dumps(value: Any) -> str:
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """A JSON response with the body as given (for the spec's bare, non-enveloped shapes)."""
-    return web.Response(
-        text=dumps(body), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(text=dumps(body), status=status, content_type="application/json", headers=headers)
 
 
 def ok(data: Any = None, status: int = 200, **extra: Any) -> web.Response:
@@ -55,8 +53,12 @@ def ok(data: Any = None, status: int = 200, **extra: Any) -> web.Response:
 
 
 def failure(
-    status: int, message: str, *, details: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None, **extra: Any,
+    status: int,
+    message: str,
+    *,
+    details: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> web.Response:
     """``{"success": false, "error": "<message>"}``, plus ``details`` for invalid input."""
     body: dict[str, Any] = {"success": False, "error": message}

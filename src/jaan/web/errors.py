@@ -23,7 +23,10 @@ class ApiError(Exception):
     status = 500
 
     def __init__(
-        self, message: str, *, details: dict[str, str] | None = None,
+        self,
+        message: str,
+        *,
+        details: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -129,7 +132,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
             return failure(500, "Internal server error", request_id=request_id)
         if api_error.status >= 500:
-            log.warning("%s %s: %s (%s)", request.method, request.path, api_error.message,
-                        type(exc).__name__)
-        return failure(api_error.status, api_error.message, details=api_error.details,
-                       headers=api_error.headers)
+            log.warning("%s %s: %s (%s)", request.method, request.path, api_error.message, type(exc).__name__)
+        return failure(
+            api_error.status, api_error.message, details=api_error.details, headers=api_error.headers
+        )

@@ -130,7 +130,12 @@ class Money(Decimal_):
 
 class Boolean(Field):
     _TEXT: ClassVar[dict[str, bool]] = {
-        "true": True, "1": True, "yes": True, "false": False, "0": False, "no": False,
+        "true": True,
+        "1": True,
+        "yes": True,
+        "false": False,
+        "0": False,
+        "no": False,
     }
 
     def parse(self, value: Any, from_text: bool) -> bool:
@@ -184,7 +189,11 @@ class Object(Field):
 
 
 def validate(
-    schema: Mapping[str, Field], data: Any, *, partial: bool = False, from_text: bool = False,
+    schema: Mapping[str, Field],
+    data: Any,
+    *,
+    partial: bool = False,
+    from_text: bool = False,
 ) -> dict[str, Any]:
     """Check `data` against `schema`. With ``partial`` (PATCH), absent fields stay absent."""
     if not isinstance(data, Mapping):
@@ -254,14 +263,20 @@ class Page:
 
     def result(self, rows: list[Any], total: int) -> dict[str, Any]:
         return {
-            "data": rows, "total": total, "page": self.page, "per_page": self.per_page,
+            "data": rows,
+            "total": total,
+            "page": self.page,
+            "per_page": self.per_page,
             "total_pages": math.ceil(total / self.per_page) if total else 0,
         }
 
 
 def page_of(request: web.Request, default_per_page: int = 20) -> Page:
-    values = parse_query(request, {
-        "page": Integer(minimum=1, maximum=1_000_000, default=1),
-        "per_page": Integer(minimum=1, maximum=100, default=default_per_page),
-    })
+    values = parse_query(
+        request,
+        {
+            "page": Integer(minimum=1, maximum=1_000_000, default=1),
+            "per_page": Integer(minimum=1, maximum=100, default=default_per_page),
+        },
+    )
     return Page(values["page"], values["per_page"])

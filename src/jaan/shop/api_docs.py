@@ -1,0 +1,15 @@
+"""The OpenAPI document, generated from the route registry."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from jaan.routes import Access, RouteTable, openapi
+from jaan.web.envelope import json_response
+
+routes = RouteTable("meta")
+
+
+@routes.route("GET", "/api/openapi.json", access=Access.PUBLIC, summary="This API's OpenAPI document")
+async def openapi_document(request: web.Request) -> web.Response:
+    return json_response(openapi(request.app))

@@ -1,0 +1,119 @@
+"""The embedded PostgreSQL: starts on first use, is shared while running, survives a crash."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from jaan.db.embedded import EmbeddedPostgres, embedded_database
+from tests.conftest import FAST
+
+
+@pytest.fixture
+def data_dir():
+    root = Path(tempfile.mkdtemp(prefix="jaan-embedded-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root / "var"
+    cluster = EmbeddedPostgres(root / "var") if (root / "var").exists() else None
+    if cluster is not None:
+        shutil.rmtree(cluster.root, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def query(dsn: str, sql: str):
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_first_use_initialises_a_utc_cluster_on_a_private_socket(data_dir):
+    with embedded_database(data_dir, options=FAST, max_connections=150) as dsn:
+        assert query(dsn, "SHOW TimeZone") == "UTC"
+        assert query(dsn, "SHOW max_connections") == "150"
+        assert query(dsn, "SHOW listen_addresses") == ""
+        cluster = EmbeddedPostgres(data_dir)
+        assert cluster.socket_dir.stat().st_mode & 0o777 == 0o700
+        pid = cluster.running_pid()
+        assert pid is not None
+    assert not Path(f"/proc/{pid}").exists() or wait_until(lambda: not Path(f"/proc/{pid}").exists())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root must hand PostgreSQL to another account")
+def test_as_root_the_server_runs_unprivileged_and_leaves_a_0700_parent(tmp_path):
+    # pytest's tmp_path sits under a 0700 directory the server account cannot enter.
+    data_dir = tmp_path / "var"
+    with embedded_database(data_dir, options=FAST) as dsn:
+        cluster = EmbeddedPostgres(data_dir)
+        assert not cluster.root.is_relative_to(tmp_path)
+        assert (data_dir / "postgres.location").read_text().strip() == str(cluster.root)
+        pid = cluster.running_pid()
+        assert Path(f"/proc/{pid}").stat().st_uid != 0
+        assert query(dsn, "SELECT 1") == 1
+    shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+def test_a_running_cluster_is_used_and_left_running(data_dir):
+    with embedded_database(data_dir, options=FAST) as first:
+        pid = EmbeddedPostgres(data_dir).running_pid()
+        with embedded_database(data_dir, options=FAST) as second:
+            assert second == first
+        assert EmbeddedPostgres(data_dir).running_pid() == pid
+        assert query(first, "SELECT 2") == 2
+
+
+def test_a_stale_pid_file_from_a_crashed_run_does_not_block_the_next_start(data_dir):
+    with embedded_database(data_dir, options=FAST):
+        pass
+    cluster = EmbeddedPostgres(data_dir)
+    # What a crash leaves: a pid file naming a process that is not our postmaster.
+    (cluster.pgdata / "postmaster.pid").write_text(f"{os.getpid()}\n{cluster.pgdata}\n")
+    with embedded_database(data_dir, options=FAST) as dsn:
+        assert query(dsn, "SELECT 3") == 3
+
+
+def test_the_cluster_dies_with_the_process_that_started_it(data_dir):
+    script = (
+        "import sys, time; sys.path.insert(0, 'src')\n"
+        "from pathlib import Path\n"
+        "from jaan.db.embedded import embedded_database\n"
+        f"with embedded_database(Path({str(data_dir)!r})):\n"
+        "    print('up', flush=True); time.sleep(60)\n"
+    )
+    starter = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2]
+    )
+    try:
+        assert starter.stdout is not None
+        assert starter.stdout.readline().strip() == b"up"
+        pid = EmbeddedPostgres(data_dir).running_pid()
+        assert pid is not None
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+        assert wait_until(lambda: not Path(f"/proc/{pid}").exists())
+    finally:
+        starter.kill()
+        starter.wait()
+        if starter.stdout:
+            starter.stdout.close()

@@ -1,0 +1,42 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from jaan.app import create_app
+from tests.conftest import settings_for_tests
+
+
+async def test_liveness_has_the_original_shape(make_client):
+    client = await make_client()
+    response = await client.get("/api/health")
+    assert response.status == 200
+    body = await response.json()
+    assert set(body) == {"status", "timestamp"}
+    assert body["status"] == "ok"
+    assert body["timestamp"].endswith("Z")
+    assert dt.datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+
+
+async def test_ready_when_every_migration_is_applied(make_client):
+    client = await make_client()
+    response = await client.get("/api/health/ready")
+    assert response.status == 200
+    assert (await response.json())["data"]["status"] == "ready"
+
+
+async def test_not_ready_while_migrations_are_pending(aiohttp_client, empty_database):
+    client = await aiohttp_client(create_app(settings_for_tests(empty_database), empty_database))
+    response = await client.get("/api/health/ready")
+    assert response.status == 503
+    body = await response.json()
+    assert body["success"] is False
+    assert body["error"] == "Migrations pending"
+    assert body["pending"][0] == 1
+
+
+async def test_openapi_document_lists_the_health_routes(make_client):
+    client = await make_client()
+    document = await (await client.get("/api/openapi.json")).json()
+    assert {"/api/health", "/api/health/ready", "/api/openapi.json"} <= set(document["paths"])
