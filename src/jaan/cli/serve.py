@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import logging
 import signal
 import sys
@@ -32,7 +33,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--" + spec.name.replace("_", "-"),
             dest=spec.name,
-            type=lambda raw, spec=spec: parse_value(spec, raw),
+            type=functools.partial(parse_value, spec),
             default=None,
             help=f"{spec.metadata['meaning']} [{spec.metadata['env']}]",
         )
