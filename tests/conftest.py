@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from jaan.db.embedded import EmbeddedPostgres
 from jaan.settings import Settings
@@ -104,12 +104,16 @@ def probe_database(migrated_database: str) -> str:
 def make_client(aiohttp_client: Any, probe_database: str) -> Callable[..., Awaitable[TestClient]]:
     """Build the real app (every middleware, a real pool) with the probe routes, on a real socket."""
     from jaan.app import ROUTE_TABLES, create_app
+    from jaan.web.access_log import access_log_options
     from tests.probes import probes
 
     async def make(**overrides: object) -> TestClient:
         settings = settings_for_tests(probe_database, **overrides)
         app = create_app(settings, probe_database, route_tables=[*ROUTE_TABLES, probes])
-        client: TestClient = await aiohttp_client(app)
+        server = TestServer(app)
+        # The runner options production uses (pytest-aiohttp does not pass server_kwargs on).
+        await server.start_server(**access_log_options(settings.access_log))
+        client: TestClient = await aiohttp_client(server)
         return client
 
     return make

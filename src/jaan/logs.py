@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from typing import TextIO
 
 from jaan.web.request_id import current_request_id
 
@@ -41,8 +42,9 @@ TEXT_FORMAT = (
 )
 
 
-def configure(level: str = "INFO", json_lines: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None) -> None:
+    """Send every log record to stderr (or `stream`), as text or JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_Context())
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()

@@ -7,6 +7,7 @@ writes them as keys of a JSON line instead of parsing the text.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -36,3 +37,8 @@ class AccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+def access_log_options(enabled: bool) -> dict[str, Any]:
+    """The AppRunner keyword arguments that install (or silence) this access log."""
+    return {"access_log_class": AccessLogger, "access_log": access_log if enabled else None}
