@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,13 @@ def migrated_database(server_dsn: str) -> Iterator[str]:
 
 def settings_for_tests(dsn: str, **overrides: object) -> Settings:
     """Settings for an in-process app: this environment ignored, small pools."""
-    values: dict[str, object] = {"database_url": dsn, "pool_min": 1, "pool_max": 4, "access_log": False}
+    values: dict[str, object] = {
+        "database_url": dsn,
+        "pool_min": 1,
+        "pool_max": 4,
+        "access_log": False,
+        "password_cost": TEST_PASSWORD_COST,
+    }
     values.update(overrides)
     return Settings.from_env({}, **values)
 
@@ -117,3 +124,59 @@ def make_client(aiohttp_client: Any, probe_database: str) -> Callable[..., Await
         return client
 
     return make
+
+
+TEST_PASSWORD_COST = 10  # scrypt at 2**10: fast tests, same code path
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user made directly in the database, with a live session."""
+
+    id: uuid.UUID
+    email: str
+    password: str
+    role: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_account(probe_database: str) -> Callable[..., Account]:
+    """Create accounts (role user, moderator or admin) with a session, as sign-up and sign-in would."""
+    from jaan.shop.accounts.passwords import hash_password_sync
+    from jaan.shop.accounts.sessions import hash_token, new_token
+
+    def make(
+        role: str = "user", email: str | None = None, password: str = "correct horse battery"
+    ) -> Account:
+        email = email or f"{role}-{uuid.uuid4().hex[:10]}@example.com"
+        token = new_token()
+        with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO users (email, password_hash, full_name, role, email_confirmed_at)"
+                " VALUES (%s, %s, %s, %s, now()) RETURNING id",
+                (email, hash_password_sync(password, TEST_PASSWORD_COST), f"Test {role.title()}", role),
+            )
+            (user_id,) = cur.fetchone()
+            cur.execute(
+                "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES (%s, %s, now() + interval '1 day')",
+                (user_id, hash_token(token)),
+            )
+        conn.close()
+        return Account(uuid.UUID(str(user_id)), email, password, role, token)
+
+    return make
+
+
+@pytest.fixture
+def admin(make_account: Callable[..., Account]) -> Account:
+    return make_account("admin")
+
+
+@pytest.fixture
+def customer(make_account: Callable[..., Account]) -> Account:
+    return make_account("user")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from jaan.db.errors import StatementTimeout
 from jaan.routes import Access, RouteTable
+from jaan.shop.accounts.middleware import current_user
 from jaan.state import DATABASE
 from jaan.web.envelope import ok
 from jaan.web.validation import Integer, Money, String, parse_body
@@ -99,3 +100,13 @@ async def timeout_then_continue(request: web.Request) -> web.Response:
     with contextlib.suppress(StatementTimeout):
         await database.fetch_value("SELECT pg_sleep(5)")
     return ok({"after": await database.fetch_value("SELECT 42 AS answer")})
+
+
+@probes.route("GET", "/probe/me", access=Access.USER, summary="a signed-in route")
+async def me(request: web.Request) -> web.Response:
+    return ok({"email": current_user(request).email})
+
+
+@probes.route("GET", "/probe/admin", access=Access.ADMIN, summary="an admin route")
+async def admin_only(request: web.Request) -> web.Response:
+    return ok({"email": current_user(request).email})

@@ -10,6 +10,7 @@ from jaan import routes
 from jaan.db.pool import Database, PoolConfig
 from jaan.settings import Settings
 from jaan.shop import api_docs, health
+from jaan.shop.accounts.middleware import access_middleware
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
 from jaan.web.cors import cors_middleware
@@ -58,6 +59,7 @@ def create_app(
             errors_middleware,
             timeout_middleware(settings.request_timeout),
             limits_middleware(settings.max_body_size),
+            access_middleware,
         ],
         client_max_size=settings.max_upload_size,
     )

@@ -163,6 +163,38 @@ class Settings:
     monitor_console: bool = _setting(
         False, "JAAN_MONITOR_CONSOLE", "also open aiomonitor's Python console (an unauthenticated prompt)"
     )
+    # -- accounts and the catalogue -----------------------------------------------------------
+    public_url: str = _setting(
+        "",
+        "JAAN_PUBLIC_URL",
+        "base URL clients reach the API at, for links such as uploads (empty: http://host:port)",
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        (), "JAAN_TRUSTED_PROXIES", "comma-separated proxy addresses whose X-Forwarded-For names the client"
+    )
+    cookie_secure: bool = _setting(
+        False, "JAAN_COOKIE_SECURE", "mark the session cookie Secure (serve over HTTPS)"
+    )
+    session_days: int = _setting(7, "JAAN_SESSION_DAYS", "days a session lasts from sign-in")
+    password_cost: int = _setting(
+        15,
+        "JAAN_PASSWORD_COST",
+        "scrypt cost as log2(N): 15 takes 32 MB and ~0.1 s per hash; each step doubles",
+    )
+    password_min_length: int = _setting(
+        10, "JAAN_PASSWORD_MIN_LENGTH", "shortest password accepted at sign-up"
+    )
+    signin_max_failures: int = _setting(
+        5, "JAAN_SIGNIN_MAX_FAILURES", "failed sign-ins per account within the window before 429"
+    )
+    signin_max_failures_per_address: int = _setting(
+        30,
+        "JAAN_SIGNIN_MAX_FAILURES_PER_ADDRESS",
+        "failed sign-ins per client address within the window before 429",
+    )
+    signin_window: float = _setting(
+        900.0, "JAAN_SIGNIN_WINDOW", "seconds over which failed sign-ins are counted, and the lock-out lasts"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

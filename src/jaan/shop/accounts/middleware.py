@@ -1,0 +1,57 @@
+"""Who is calling, and may they: the session of a request and the route's access level.
+
+The token comes from an ``Authorization: Bearer`` header or the ``session_token`` cookie (the
+existing web client sends both).  USER routes answer 401 without a live session, ADMIN routes
+also 403 for a role without admin access (the permission table in :mod:`roles`).  Public
+routes do not pay for a session lookup unless their handler asks for :func:`optional_user`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+
+from jaan.routes import Access, route_of
+from jaan.shop.accounts.roles import may_access
+from jaan.shop.accounts.sessions import CurrentUser, user_for_token
+from jaan.state import DATABASE
+from jaan.web.cors import SESSION_COOKIE
+from jaan.web.errors import Forbidden, Unauthorized
+
+_USER: web.RequestKey[CurrentUser | None] = web.RequestKey("current_user")
+
+
+def token_of(request: web.Request) -> str | None:
+    """The session token the request presents, if any."""
+    authorization = request.headers.get(hdrs.AUTHORIZATION, "")
+    if authorization[:7].lower() == "bearer " and authorization[7:].strip():
+        return authorization[7:].strip()
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+async def optional_user(request: web.Request) -> CurrentUser | None:
+    """The signed-in user, or None; looked up once per request."""
+    if _USER not in request:
+        token = token_of(request)
+        request[_USER] = await user_for_token(request.app[DATABASE], token) if token else None
+    return request[_USER]
+
+
+def current_user(request: web.Request) -> CurrentUser:
+    """The signed-in user of a USER or ADMIN route (the middleware has checked there is one)."""
+    user = request[_USER] if _USER in request else None
+    if user is None:
+        raise Unauthorized("Unauthorized")
+    return user
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = route_of(request)
+    if route is not None and route.access is not Access.PUBLIC:
+        user = await optional_user(request)
+        if user is None:
+            raise Unauthorized("Invalid or expired session" if token_of(request) else "Unauthorized")
+        if not may_access(user.role, route.access):
+            raise Forbidden("Forbidden: Admin access required")
+    return await handler(request)

@@ -1,0 +1,1 @@
+"""Inventory: the stock ledger, adjustments and the admin inventory view."""
