@@ -6,8 +6,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,8 @@ def make_account(probe_database: str) -> Callable[..., Account]:
             )
             (user_id,) = cur.fetchone()
             cur.execute(
-                "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES (%s, %s, now() + interval '1 day')",
+                "INSERT INTO sessions (user_id, token_hash, expires_at)"
+                " VALUES (%s, %s, now() + interval '1 day')",
                 (user_id, hash_token(token)),
             )
         conn.close()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from jaan.web.validation import Field, object_schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,6 +37,8 @@ class Route:
     summary: str
     body_limit: int | None = None  # bytes; None means the service's default
     tag: str = ""
+    body: Mapping[str, Field] | None = None  # the JSON body's schema, for the OpenAPI document
+    query: Mapping[str, Field] | None = None  # the query string's schema
 
 
 class RouteTable:
@@ -52,9 +56,14 @@ class RouteTable:
         access: Access,
         summary: str,
         body_limit: int | None = None,
+        body: Mapping[str, Field] | None = None,
+        query: Mapping[str, Field] | None = None,
     ) -> Callable[[Handler], Handler]:
+        """Declare a route; `body` and `query` are the schemas its handler validates with."""
+
         def register(handler: Handler) -> Handler:
-            self.routes.append(Route(method.upper(), path, handler, access, summary, body_limit, self.tag))
+            route = Route(method.upper(), path, handler, access, summary, body_limit, self.tag, body, query)
+            self.routes.append(route)
             return handler
 
         return register
@@ -96,11 +105,21 @@ def openapi(app: web.Application, title: str = "Jaan Connect API", version: str 
             "x-access": route.access.value,
             "responses": {"default": {"description": "JSON envelope"}},
         }
-        params = re.findall(r"\{(\w+)\}", path)
-        if params:
-            operation["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
-            ]
+        parameters = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in re.findall(r"\{(\w+)\}", path)
+        ]
+        for name, field in (route.query or {}).items():
+            parameters.append(
+                {"name": name, "in": "query", "required": field.required, "schema": field.json_schema()}
+            )
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": object_schema(route.body)}},
+            }
         if route.access is not Access.PUBLIC:
             operation["security"] = [{"bearer": []}, {"cookie": []}]
         paths.setdefault(path, {})[route.method.lower()] = operation

@@ -8,9 +8,11 @@ money has at most two decimals, quantities are whole, strings are bounded.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -38,6 +40,17 @@ class Field:
     def parse(self, value: Any, from_text: bool) -> Any:
         raise NotImplementedError
 
+    def json_schema(self) -> dict[str, Any]:
+        """This field in the OpenAPI document."""
+        raise NotImplementedError
+
+    def _with_null(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if self.nullable:
+            schema["type"] = [schema["type"], "null"]
+        if self.default is not _MISSING and self.default is not None:
+            schema["default"] = self.default if not isinstance(self.default, Decimal) else float(self.default)
+        return schema
+
 
 class String(Field):
     def __init__(
@@ -60,6 +73,14 @@ class String(Field):
         if self.pattern and not self.pattern.fullmatch(text):
             raise FieldError("has an invalid format")
         return text
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        if self.min_length:
+            schema["minLength"] = self.min_length
+        if self.pattern:
+            schema["pattern"] = self.pattern.pattern
+        return self._with_null(schema)
 
 
 class Email(String):
@@ -90,6 +111,14 @@ class Integer(Field):
         if self.maximum is not None and value > self.maximum:
             raise FieldError(f"must be at most {self.maximum}")
         return value
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "integer"}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return self._with_null(schema)
 
 
 class Decimal_(Field):
@@ -123,6 +152,14 @@ class Decimal_(Field):
             raise FieldError(f"must be at most {self.maximum}")
         return number
 
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "number", "maximum": float(self.maximum)}
+        if self.minimum is not None:
+            schema["minimum"] = float(self.minimum)
+        if self.places is not None:
+            schema["multipleOf"] = float(Decimal(1).scaleb(-self.places))
+        return self._with_null(schema)
+
 
 class Money(Decimal_):
     places = 2
@@ -145,6 +182,9 @@ class Boolean(Field):
             raise FieldError("must be true or false")
         return value
 
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_null({"type": "boolean"})
+
 
 class Choice(Field):
     def __init__(self, choices: Sequence[str], **kw: Any) -> None:
@@ -155,6 +195,35 @@ class Choice(Field):
         if value not in self.choices:
             raise FieldError(f"must be one of: {', '.join(self.choices)}")
         return str(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_null({"type": "string", "enum": list(self.choices)})
+
+
+class Date(Field):
+    """A calendar date, ``YYYY-MM-DD``."""
+
+    def parse(self, value: Any, from_text: bool) -> dt.date:
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            raise FieldError("must be a date (YYYY-MM-DD)")
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise FieldError("must be a real date") from None
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_null({"type": "string", "format": "date"})
+
+
+class Uuid(Field):
+    def parse(self, value: Any, from_text: bool) -> uuid.UUID:
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            raise FieldError("must be a UUID") from None
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_null({"type": "string", "format": "uuid"})
 
 
 class ListOf(Field):
@@ -175,6 +244,12 @@ class ListOf(Field):
                 raise FieldError(f"item {index + 1} {exc}") from None
         return parsed
 
+    def json_schema(self) -> dict[str, Any]:
+        schema = {"type": "array", "items": self.item.json_schema(), "maxItems": self.max_items}
+        if self.min_items:
+            schema["minItems"] = self.min_items
+        return self._with_null(schema)
+
 
 class Object(Field):
     def __init__(self, schema: Mapping[str, Field], **kw: Any) -> None:
@@ -186,6 +261,30 @@ class Object(Field):
             return validate(self.schema, value)
         except InvalidInput as exc:
             raise FieldError("; ".join(f"{k} {v}" for k, v in (exc.details or {}).items())) from None
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_null(object_schema(self.schema))
+
+
+class Mapping_(Field):
+    """A free-form JSON object (variant attributes and the like)."""
+
+    def parse(self, value: Any, from_text: bool) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise FieldError("must be an object")
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_null({"type": "object"})
+
+
+def object_schema(schema: Mapping[str, Field]) -> dict[str, Any]:
+    """The JSON Schema of a body schema, for the OpenAPI document."""
+    return {
+        "type": "object",
+        "properties": {name: field.json_schema() for name, field in schema.items()},
+        "required": [name for name, field in schema.items() if field.required],
+    }
 
 
 def validate(

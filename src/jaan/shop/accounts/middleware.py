@@ -39,7 +39,7 @@ async def optional_user(request: web.Request) -> CurrentUser | None:
 
 def current_user(request: web.Request) -> CurrentUser:
     """The signed-in user of a USER or ADMIN route (the middleware has checked there is one)."""
-    user = request[_USER] if _USER in request else None
+    user: CurrentUser | None = request.get(_USER)
     if user is None:
         raise Unauthorized("Unauthorized")
     return user
