@@ -107,15 +107,23 @@ def probe_database(migrated_database: str) -> str:
     return migrated_database
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of in-process apps (uploads land here, not in the checkout's var/)."""
+    return tmp_path_factory.mktemp("data")
+
+
 @pytest.fixture
-def make_client(aiohttp_client: Any, probe_database: str) -> Callable[..., Awaitable[TestClient]]:
+def make_client(
+    aiohttp_client: Any, probe_database: str, data_dir: Path
+) -> Callable[..., Awaitable[TestClient]]:
     """Build the real app (every middleware, a real pool) with the probe routes, on a real socket."""
     from jaan.app import ROUTE_TABLES, create_app
     from jaan.web.access_log import access_log_options
     from tests.probes import probes
 
     async def make(**overrides: object) -> TestClient:
-        settings = settings_for_tests(probe_database, **overrides)
+        settings = settings_for_tests(probe_database, **{"data_dir": data_dir, **overrides})
         app = create_app(settings, probe_database, route_tables=[*ROUTE_TABLES, probes])
         server = TestServer(app)
         # The runner options production uses (pytest-aiohttp does not pass server_kwargs on).

@@ -9,7 +9,7 @@ from aiohttp import web
 from jaan import routes
 from jaan.db.pool import Database, PoolConfig
 from jaan.settings import Settings
-from jaan.shop import api_docs, health
+from jaan.shop import api_docs, contact, health, store_settings, uploads
 from jaan.shop.accounts.middleware import access_middleware
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
@@ -20,7 +20,13 @@ from jaan.web.request_id import request_id_middleware
 from jaan.web.timeout import timeout_middleware
 
 # Every shop area's routes, in the order the OpenAPI document lists them.
-ROUTE_TABLES = [health.routes, api_docs.routes]
+ROUTE_TABLES = [
+    health.routes,
+    contact.routes,
+    uploads.routes,
+    store_settings.routes,
+    api_docs.routes,
+]
 
 
 def pool_config(settings: Settings, dsn: str) -> PoolConfig:
@@ -58,7 +64,7 @@ def create_app(
             cors_middleware(settings.cors_origins),
             errors_middleware,
             timeout_middleware(settings.request_timeout),
-            limits_middleware(settings.max_body_size),
+            limits_middleware(settings.max_body_size, settings.max_upload_size),
             access_middleware,
         ],
         client_max_size=settings.max_upload_size,

@@ -9,10 +9,11 @@ handler reads it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import hdrs, web
-from aiohttp.streams import StreamReader
+from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator, StreamReader
 from aiohttp.typedefs import Handler, Middleware
 
 from jaan.routes import route_of
@@ -24,79 +25,49 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 
 class LimitedStream:
-    """``request.content`` that refuses to deliver more than `limit` bytes."""
+    """``request.content`` that refuses to deliver a body past `limit` bytes.
+
+    Every read goes through the real stream (whatever its signature in this aiohttp release),
+    then checks the bytes received so far; the iterators are rebuilt on the checked reads.
+    """
 
     def __init__(self, stream: StreamReader, limit: int) -> None:
         self._stream = stream
         self._limit = limit
-        self._seen = 0
 
-    def _count(self, data: bytes) -> bytes:
-        self._seen += len(data)
-        if self._seen > self._limit:
-            raise _too_large(self._limit)
-        return data
+    def _checked(self, read: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def checked_read(*args: Any, **kwargs: Any) -> Any:
+            result = await read(*args, **kwargs)
+            if self._stream.total_bytes > self._limit:
+                raise _too_large(self._limit)
+            return result
 
-    async def read(self, n: int = -1) -> bytes:
-        if n < 0:  # read to the end, a chunk at a time, so the limit trips before buffering it all
-            parts = []
-            while chunk := await self.readany():
-                parts.append(chunk)
-            return b"".join(parts)
-        return self._count(await self._stream.read(n))
+        return checked_read
 
-    async def readany(self) -> bytes:
-        return self._count(await self._stream.readany())
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._stream, name)
+        return self._checked(attribute) if name.startswith("read") else attribute
 
-    async def readline(self) -> bytes:
-        return self._count(await self._stream.readline())
+    def iter_chunked(self, n: int) -> AsyncStreamIterator[bytes]:
+        return AsyncStreamIterator(lambda: self._checked(self._stream.read)(n))
 
-    async def readuntil(self, separator: bytes = b"\n") -> bytes:
-        return self._count(await self._stream.readuntil(separator))
+    def iter_any(self) -> AsyncStreamIterator[bytes]:
+        return AsyncStreamIterator(self._checked(self._stream.readany))
 
-    async def readexactly(self, n: int) -> bytes:
-        return self._count(await self._stream.readexactly(n))
+    def iter_chunks(self) -> ChunkTupleAsyncStreamIterator:
+        return ChunkTupleAsyncStreamIterator(self)  # type: ignore[arg-type]  # calls our readchunk
 
-    async def readchunk(self) -> tuple[bytes, bool]:
-        data, end = await self._stream.readchunk()
-        return self._count(data), end
-
-    def iter_chunked(self, n: int) -> Any:
-        return _Chunks(lambda: self.read(n))
-
-    def iter_any(self) -> Any:
-        return _Chunks(self.readany)
-
-    def unread_data(self, data: bytes) -> None:
-        self._seen -= len(data)
-        self._stream.unread_data(data)
-
-    def __aiter__(self) -> Any:
-        return _Chunks(self.readline)
-
-    def __getattr__(self, name: str) -> Any:  # at_eof, is_eof, exception, ...
-        return getattr(self._stream, name)
+    def __aiter__(self) -> AsyncStreamIterator[bytes]:
+        return AsyncStreamIterator(self._checked(self._stream.readline))
 
 
-class _Chunks:
-    def __init__(self, read: Any) -> None:
-        self._read = read
+def limits_middleware(default_limit: int, ceiling: int) -> Middleware:
+    """Bodies up to `default_limit`, or a route's declared limit capped at `ceiling`."""
 
-    def __aiter__(self) -> _Chunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        data: bytes = await self._read()
-        if not data:
-            raise StopAsyncIteration
-        return data
-
-
-def limits_middleware(default_limit: int) -> Middleware:
     @web.middleware
     async def payload_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = route_of(request)
-        limit = route.body_limit if route is not None and route.body_limit else default_limit
+        limit = min(route.body_limit, ceiling) if route is not None and route.body_limit else default_limit
         declared = request.headers.get(hdrs.CONTENT_LENGTH)
         if declared is not None:
             if not declared.isdigit():
