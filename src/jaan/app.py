@@ -11,6 +11,7 @@ from jaan.db.pool import Database, PoolConfig
 from jaan.settings import Settings
 from jaan.shop import api_docs, contact, health, store_settings, uploads
 from jaan.shop.accounts.middleware import access_middleware
+from jaan.shop.orders import routes as order_routes
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
 from jaan.web.cors import cors_middleware
@@ -25,6 +26,7 @@ ROUTE_TABLES = [
     contact.routes,
     uploads.routes,
     store_settings.routes,
+    order_routes.routes,
     api_docs.routes,
 ]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from jaan.db.pool import Cursor
 from jaan.routes import Access, RouteTable
 from jaan.state import DATABASE
 from jaan.web.envelope import ok
@@ -21,6 +22,14 @@ def typed_value(value: str, value_type: str) -> Any:
     if value_type == "boolean":
         return value == "true"
     return value
+
+
+async def read_settings(cur: Cursor, *keys: str) -> dict[str, Any]:
+    """Typed values of the named settings (a missing key is simply absent)."""
+    rows = await cur.fetch_all(
+        "SELECT key, value, value_type FROM settings WHERE key = ANY(%s)", (list(keys),)
+    )
+    return {row["key"]: typed_value(row["value"], row["value_type"]) for row in rows}
 
 
 @routes.route("GET", "/api/settings/public", access=Access.PUBLIC, summary="Settings the storefront may read")

@@ -1,0 +1,1 @@
+"""Orders: checkout, the order lists, and the admin's status changes."""

@@ -1,0 +1,148 @@
+"""Checkout: turning a signed-in customer's cart into an order, in one transaction.
+
+Lines are priced from the database (client-sent prices, names and totals are ignored), tax and
+shipping come from the store settings, the stock of every line is taken by the stock ledger in
+one statement holding the product rows only until the commit, and a retry with the same
+``Idempotency-Key`` replays the first answer instead of ordering twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from jaan.db.pool import Cursor, Database
+from jaan.shop.accounts.sessions import CurrentUser
+from jaan.shop.activity import record_activity
+from jaan.shop.inventory.ledger import Sale, sell_stock
+from jaan.shop.orders import idempotency
+from jaan.shop.orders.pricing import PricedLine, price
+from jaan.shop.store_settings import read_settings
+from jaan.web.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Placed:
+    status: int
+    body: Any
+
+
+async def place_order(
+    database: Database, customer: CurrentUser, cart: dict[str, Any], key: str | None, ip_address: str | None
+) -> Placed:
+    """Place the order described by a validated cart; returns the HTTP status and body to answer with."""
+    request = idempotency.fingerprint(cart)
+    async with database.transaction() as cur:
+        if key is not None:
+            replay = await idempotency.claim(cur, customer.id, key, request)
+            if replay is not None:
+                return Placed(replay.status, replay.body)
+        lines, store = await _price_lines(cur, cart["items"])
+        totals = price(lines, store["tax_rate"], store["default_shipping_fee"], store["free_shipping_threshold"])
+        order = await _insert_order(cur, customer, cart, lines, totals)
+        await record_activity(
+            cur,
+            type="order",
+            action="Order Created",
+            actor=customer,
+            ip_address=ip_address,
+            description=f"{order['order_number']} placed for {order['total']}",
+            entity_type="order",
+            entity_id=order["id"],
+        )
+        body = {"success": True, "data": order}
+        if key is not None:
+            await idempotency.remember(cur, customer.id, key, 200, body)
+        # Last, so the product rows stay locked only for this statement and the commit.
+        await sell_stock(
+            cur,
+            order["id"],
+            order["order_number"],
+            [Sale(line.product_id, line.quantity, line.unit_price) for line in lines],
+            actor=customer,
+            allow_negative=bool(store.get("allow_negative_stock", False)),
+        )
+    return Placed(200, body)
+
+
+async def _price_lines(cur: Cursor, items: list[dict[str, Any]]) -> tuple[list[PricedLine], dict[str, Any]]:
+    """The cart's lines at today's prices (quantities of a repeated product added up), and the settings."""
+    quantities: dict[int, int] = {}
+    for item in items:
+        quantities[item["product_id"]] = quantities.get(item["product_id"], 0) + item["quantity"]
+    rows = await cur.fetch_all(
+        "SELECT id, name, sku, price FROM products WHERE id = ANY(%s) AND archived_at IS NULL",
+        (list(quantities),),
+    )
+    found = {row["id"]: row for row in rows}
+    missing = [str(pid) for pid in quantities if pid not in found]
+    if missing:
+        raise InvalidInput("Invalid input", details={"items": f"not for sale: product {', '.join(missing)}"})
+    lines = [
+        PricedLine(pid, found[pid]["name"], found[pid]["sku"], quantity, found[pid]["price"])
+        for pid, quantity in quantities.items()
+    ]
+    store = await read_settings(
+        cur, "tax_rate", "default_shipping_fee", "free_shipping_threshold", "allow_negative_stock"
+    )
+    store.setdefault("tax_rate", Decimal("0.08"))
+    store.setdefault("default_shipping_fee", Decimal("10.00"))
+    store.setdefault("free_shipping_threshold", Decimal("100.00"))
+    return lines, store
+
+
+async def _insert_order(
+    cur: Cursor, customer: CurrentUser, cart: dict[str, Any], lines: list[PricedLine], totals: Any
+) -> dict[str, Any]:
+    ship = cart["shipping_address"]
+    bill = cart.get("billing_address") or ship  # the spec's fallback: billing = shipping
+    row = await cur.fetch_one(
+        "WITH new_order AS ("
+        "  INSERT INTO orders (user_id, customer_name, customer_email, customer_phone,"
+        "   shipping_street, shipping_street2, shipping_city, shipping_state, shipping_zip, shipping_country,"
+        "   billing_street, billing_street2, billing_city, billing_state, billing_zip, billing_country,"
+        "   subtotal, tax, shipping_fee, total, payment_method, notes)"
+        "  VALUES (%(user)s, %(name)s, %(email)s, %(phone)s, %(s_street)s, %(s_street2)s, %(s_city)s,"
+        "   %(s_state)s, %(s_zip)s, %(s_country)s, %(b_street)s, %(b_street2)s, %(b_city)s, %(b_state)s,"
+        "   %(b_zip)s, %(b_country)s, %(subtotal)s, %(tax)s, %(shipping)s, %(total)s, %(payment)s, %(notes)s)"
+        "  RETURNING id, order_number, status, subtotal, tax, shipping_fee, total),"
+        " lines AS (SELECT * FROM unnest(%(ids)s::int[], %(names)s::text[], %(skus)s::text[],"
+        "   %(quantities)s::int[], %(prices)s::numeric[]) AS l(product_id, name, sku, quantity, unit_price)),"
+        " items AS (INSERT INTO order_items (order_id, product_id, product_name, product_sku, quantity,"
+        "   unit_price, total_price)"
+        "  SELECT o.id, l.product_id, l.name, l.sku, l.quantity, l.unit_price, l.unit_price * l.quantity"
+        "  FROM new_order o, lines l)"
+        " SELECT id, id AS order_id, order_number, status, subtotal, tax, shipping_fee, total FROM new_order",
+        {
+            "user": customer.id,
+            "name": cart["customer_name"],
+            "email": cart["customer_email"],
+            "phone": cart.get("customer_phone"),
+            "s_street": ship["street"],
+            "s_street2": ship.get("street2"),
+            "s_city": ship["city"],
+            "s_state": ship["state"],
+            "s_zip": ship["zip"],
+            "s_country": ship["country"],
+            "b_street": bill["street"],
+            "b_street2": bill.get("street2"),
+            "b_city": bill["city"],
+            "b_state": bill["state"],
+            "b_zip": bill["zip"],
+            "b_country": bill["country"],
+            "subtotal": totals.subtotal,
+            "tax": totals.tax,
+            "shipping": totals.shipping_fee,
+            "total": totals.total,
+            "payment": cart["payment_method"],
+            "notes": cart.get("notes"),
+            "ids": [line.product_id for line in lines],
+            "names": [line.name for line in lines],
+            "skus": [line.sku for line in lines],
+            "quantities": [line.quantity for line in lines],
+            "prices": [line.unit_price for line in lines],
+        },
+    )
+    assert row is not None
+    return row
