@@ -106,8 +106,9 @@ async def sell_stock(
 
     Rows are locked in id order (no deadlock between two orders for the same products) and held
     only until the caller commits.  The lock is FOR NO KEY UPDATE, which foreign-key checks
-    (FOR KEY SHARE, taken by inserting order lines that reference the products) do not block.  A line whose product is gone, short of stock, or repriced since
-    the order was priced aborts the sale with a 400/409 naming the product.
+    (FOR KEY SHARE, taken by inserting order lines that reference the products) do not block.
+    A line whose product is gone, short of stock, or repriced since the order was priced aborts
+    the sale with a 400/409 naming the product.
     """
     wanted = sorted(sales, key=lambda sale: sale.product_id)
     rows = await cur.fetch_all(
