@@ -41,9 +41,7 @@ async def test_unknown_or_expired_token_is_401(make_client, customer, probe_data
     assert response.status == 401
     assert (await response.json())["error"] == "Invalid or expired session"
     with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
-        cur.execute(
-            "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = %s", (customer.id,)
-        )
+        cur.execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = %s", (customer.id,))
     conn.close()
     assert (await client.get("/probe/me", headers=customer.headers)).status == 401
 

@@ -40,9 +40,7 @@ def new_token() -> str:
     return secrets.token_hex(32)  # 256 bits, the original's 64-hex format
 
 
-async def create_session(
-    cur: Cursor, user_id: Any, lifetime: dt.timedelta = SESSION_LIFETIME
-) -> dict[str, Any]:
+async def create_session(cur: Cursor, user_id: Any, lifetime: dt.timedelta = SESSION_LIFETIME) -> dict[str, Any]:
     """Open a session; returns the spec's session object including the token (shown only now)."""
     token = new_token()
     row = await cur.fetch_one(

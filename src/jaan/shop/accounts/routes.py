@@ -1,0 +1,277 @@
+"""Sign-up, sign-in, sign-out and the signed-in user (spec §4.2, routes #1-#4).
+
+These routes keep the spec's bare shapes (``{user, session}`` with ``session.token`` in the
+body), which the web client reads; their errors use the common error envelope.  The session
+token also travels in the ``session_token`` cookie (HttpOnly, SameSite=Lax).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from aiohttp import web
+
+from jaan.db.pool import Cursor, Database, Row
+from jaan.periodic import PeriodicJob
+from jaan.routes import Access, RouteTable
+from jaan.settings import Settings
+from jaan.shop.accounts import throttle
+from jaan.shop.accounts.middleware import current_user, token_of
+from jaan.shop.accounts.passwords import hash_password, verify_password
+from jaan.shop.accounts.roles import Role
+from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, create_session, end_session, purge_expired
+from jaan.shop.activity import record_activity
+from jaan.state import DATABASE, SETTINGS
+from jaan.web.client_address import client_address
+from jaan.web.cors import SESSION_COOKIE
+from jaan.web.envelope import json_response
+from jaan.web.errors import Conflict, InvalidInput, Unauthorized
+from jaan.web.validation import Email, Field, FieldError, String, read_json, validate
+
+routes = RouteTable("accounts")
+
+INVALID_CREDENTIALS = "Invalid email or password"
+MAX_PASSWORD_LENGTH = 200
+
+
+class Password(Field):
+    """A password: taken exactly as typed (never trimmed), within the policy's lengths."""
+
+    def __init__(self, *, min_length: int = 1, max_length: int = MAX_PASSWORD_LENGTH, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.min_length, self.max_length = min_length, max_length
+
+    def parse(self, value: Any, from_text: bool) -> str:
+        if not isinstance(value, str):
+            raise FieldError("must be a string")
+        if not value:
+            raise FieldError("is required")
+        if len(value) < self.min_length:
+            raise FieldError(f"must be at least {self.min_length} characters")
+        if len(value) > self.max_length:
+            raise FieldError(f"must be at most {self.max_length} characters")
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_null(
+            {
+                "type": "string",
+                "format": "password",
+                "minLength": self.min_length,
+                "maxLength": self.max_length,
+            }
+        )
+
+
+@functools.cache
+def signup_schema(password_min_length: int) -> dict[str, Field]:
+    """The sign-up body; the password policy's minimum is a setting."""
+    return {
+        "email": Email(),
+        "password": Password(min_length=password_min_length),
+        "fullName": String(max_length=200, default=""),
+    }
+
+
+SIGNIN_SCHEMA: dict[str, Field] = {"email": Email(), "password": Password()}
+
+
+async def _parse(request: web.Request, schema: dict[str, Field]) -> dict[str, Any]:
+    try:
+        return validate(schema, await read_json(request))
+    except InvalidInput as exc:
+        details = exc.details or {}
+        if "is required" in (details.get("email"), details.get("password")):
+            # The spec's message for this case, which the web client may show as it is.
+            raise InvalidInput("Email and password are required", details=details) from None
+        raise
+
+
+# -- the use cases -----------------------------------------------------------------------------
+
+
+def _lifetime(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(days=settings.session_days)
+
+
+def _as_actor(user: Row, session_id: Any = None) -> CurrentUser:
+    return CurrentUser(user["id"], user["email"], user["full_name"], Role(user["role"]), user, session_id)
+
+
+async def sign_up(
+    database: Database, settings: Settings, email: str, password: str, full_name: str, address: str
+) -> tuple[Row, Row]:
+    """Create a user (role user) with a profile, open their session and log it, in one transaction.
+
+    Raises 409 when the email is taken (emails arrive normalised, so this is case-insensitive).
+    """
+    password_hash = await hash_password(password, settings.password_cost)
+    async with database.transaction() as cur:
+        user = await cur.fetch_one(
+            "INSERT INTO users AS u (email, password_hash, full_name, email_confirmed_at)"
+            f" VALUES (%s, %s, %s, now()) ON CONFLICT (email) DO NOTHING RETURNING {USER_COLUMNS}",
+            (email, password_hash, full_name),
+        )
+        if user is None:
+            raise Conflict("Email already exists")
+        await cur.execute("INSERT INTO profiles (user_id) VALUES (%s)", (user["id"],))
+        session = await create_session(cur, user["id"], _lifetime(settings))
+        await record_activity(
+            cur,
+            type="user",
+            action="User Registered",
+            description=f"{email} signed up",
+            actor=_as_actor(user, session["id"]),
+            entity_type="user",
+            entity_id=user["id"],
+            ip_address=address,
+            severity="success",
+        )
+    return user, session
+
+
+async def sign_in(database: Database, settings: Settings, email: str, password: str, address: str) -> tuple[Row, Row]:
+    """Check the credentials and open a session; 401 for a wrong email or password, 429 when throttled.
+
+    Three short steps rather than one transaction: no connection is held while the password
+    hash is computed.  The attempt is counted (and the lock-out checked) before the password.
+    """
+    async with database.transaction() as cur:
+        attempt = await throttle.claim_attempt(cur, settings, email, address)
+        user = await cur.fetch_one(f"SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = %s", (email,))
+    await throttle.slow_down(attempt, settings)
+    stored_hash = user.pop("password_hash") if user else None
+    # An unknown email is checked against a dummy hash: the same time, the same answer.
+    password_ok = await verify_password(password, stored_hash, settings.password_cost)
+    if user is None or not password_ok:
+        async with database.cursor() as cur:
+            await _log_failure(cur, email, address, user)
+        raise Unauthorized(INVALID_CREDENTIALS)
+    async with database.transaction() as cur:
+        await throttle.attempt_succeeded(cur, attempt)
+        session = await create_session(cur, user["id"], _lifetime(settings))
+        await record_activity(
+            cur,
+            type="security",
+            action="Signed In",
+            description=f"{email} signed in",
+            actor=_as_actor(user, session["id"]),
+            entity_type="user",
+            entity_id=user["id"],
+            ip_address=address,
+        )
+    return user, session
+
+
+async def _log_failure(cur: Cursor, email: str, address: str, user: Row | None) -> None:
+    await record_activity(
+        cur,
+        type="security",
+        action="Sign-in Failed",
+        description=f"Failed sign-in for {email}",
+        actor=_as_actor(user) if user else None,
+        entity_type="user" if user else None,
+        entity_id=user["id"] if user else None,
+        details={"email": email, "known_account": user is not None},
+        ip_address=address,
+        severity="warning",
+    )
+
+
+async def sign_out(database: Database, tokens: set[str]) -> None:
+    """End the presented sessions (unknown or expired tokens are fine: there is nothing to end)."""
+    async with database.transaction() as cur:
+        for token in tokens:
+            await end_session(cur, token)
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+
+def _with_session_cookie(response: web.Response, settings: Settings, session: Row) -> web.Response:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session["token"],
+        max_age=settings.session_days * 24 * 3600,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.cookie_secure or None,
+    )
+    return response
+
+
+def _session_body(session: Row) -> dict[str, Any]:
+    return {key: session[key] for key in ("id", "user_id", "token", "expires_at", "created_at")}
+
+
+@routes.route(
+    "POST",
+    "/api/auth/signup",
+    access=Access.PUBLIC,
+    summary="Create an account and sign in: bare {user, session}, and the session cookie",
+    body=signup_schema(Settings.password_min_length),
+)
+async def signup(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    body = await _parse(request, signup_schema(settings.password_min_length))
+    user, session = await sign_up(
+        request.app[DATABASE],
+        settings,
+        body["email"],
+        body["password"],
+        body["fullName"],
+        client_address(request),
+    )
+    response = json_response({"user": user, "session": _session_body(session)})
+    return _with_session_cookie(response, settings, session)
+
+
+@routes.route(
+    "POST",
+    "/api/auth/signin",
+    access=Access.PUBLIC,
+    summary="Sign in: bare {user, session}, and the session cookie; 429 after repeated failures",
+    body=SIGNIN_SCHEMA,
+)
+async def signin(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    body = await _parse(request, SIGNIN_SCHEMA)
+    user, session = await sign_in(
+        request.app[DATABASE], settings, body["email"], body["password"], client_address(request)
+    )
+    response = json_response({"user": user, "session": _session_body(session)})
+    return _with_session_cookie(response, settings, session)
+
+
+@routes.route("POST", "/api/auth/signout", access=Access.PUBLIC, summary="End the presented session")
+async def signout(request: web.Request) -> web.Response:
+    tokens = {token for token in (token_of(request), request.cookies.get(SESSION_COOKIE)) if token}
+    if tokens:
+        await sign_out(request.app[DATABASE], tokens)
+    response = json_response({"message": "Signed out successfully"})
+    settings = request.app[SETTINGS]
+    response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=settings.cookie_secure or None)
+    return response
+
+
+@routes.route("GET", "/api/auth/user", access=Access.USER, summary="The signed-in user: bare {user}")
+async def signed_in_user(request: web.Request) -> web.Response:
+    return json_response({"user": current_user(request).row})
+
+
+# -- housekeeping ------------------------------------------------------------------------------
+
+
+def housekeeping_jobs(settings: Settings, interval: float = 600.0) -> list[PeriodicJob]:
+    """The accounts' periodic jobs: purge expired sessions and forget stale sign-in failures."""
+
+    async def forget_stale_failures(cur: Cursor) -> int:
+        return await throttle.remove_stale(cur, settings)
+
+    return [
+        PeriodicJob("purge expired sessions", interval, purge_expired),
+        PeriodicJob("forget stale sign-in failures", interval, forget_stale_failures),
+    ]
