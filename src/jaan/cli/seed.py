@@ -1,0 +1,227 @@
+"""``bin/seed``: fill an empty database with demo data (a non-empty one only with ``--reset``).
+
+Each kind of data is one :class:`Generator` in :data:`GENERATORS`, in dependency order: it
+says which rows it would collide with, how ``--reset`` clears them, and how to make its rows.
+Adding orders later means one more generator and its ``--orders`` option.  Everything runs in
+one transaction, so a failed seed leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from jaan.db.embedded import EmbeddedPostgresError
+from jaan.db.locate import database_dsn
+from jaan.db.migrations import MigrationError, apply_migrations
+from jaan.settings import Settings
+from jaan.shop.accounts.passwords import hash_password_sync
+from jaan.shop.catalogue.demo import MAX_CATEGORIES, copy_rows, write_demo_catalogue
+
+DEFAULT_SEED = 1
+FIRST_NAMES = (
+    "Aarav",
+    "Priya",
+    "Rohan",
+    "Ananya",
+    "Vikram",
+    "Meera",
+    "Arjun",
+    "Kavya",
+    "Sanjay",
+    "Divya",
+    "Rahul",
+    "Neha",
+    "Amit",
+    "Pooja",
+    "Karan",
+    "Sneha",
+    "Imran",
+    "Fatima",
+    "David",
+    "Sarah",
+)
+LAST_NAMES = (
+    "Sharma",
+    "Patel",
+    "Singh",
+    "Khan",
+    "Gupta",
+    "Reddy",
+    "Iyer",
+    "Das",
+    "Mehta",
+    "Nair",
+    "Joshi",
+    "Chopra",
+    "Ali",
+    "Fernandes",
+    "Smith",
+    "Brown",
+    "Kaur",
+    "Bose",
+    "Rao",
+    "Shah",
+)
+
+
+class SeedRefused(Exception):
+    """The database already holds data and --reset was not given."""
+
+
+@dataclass
+class Seeding:
+    """What every generator gets: the transaction's cursor, the one random source, the options."""
+
+    cur: Any  # a psycopg2 cursor
+    rng: random.Random
+    args: argparse.Namespace
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    occupied_sql: str  # counts the rows that make the database "not empty" for this generator
+    reset_sql: str  # clears what this generator fills (run in reverse order of GENERATORS)
+    run: Callable[[Seeding], str]  # writes the rows; returns the line bin/seed prints
+
+
+def _catalogue(seeding: Seeding) -> str:
+    made = write_demo_catalogue(
+        seeding.cur, seeding.rng, categories=seeding.args.categories, products=seeding.args.products
+    )
+    return (
+        f"{made.categories} categories, {made.products} products, {made.variants} variants,"
+        f" {made.ledger_rows} opening-stock ledger rows"
+    )
+
+
+def _customers(seeding: Seeding) -> str:
+    count = seeding.args.customers
+    # One hash for every demo customer: hashing 200 passwords at production cost would take
+    # most of a minute, and demo accounts need no separate salts.
+    password_hash = hash_password_sync(seeding.args.customer_password, seeding.settings.password_cost)
+    rng = seeding.rng
+    copy_rows(
+        seeding.cur,
+        "users",
+        ("email", "password_hash", "full_name", "role", "email_confirmed_at"),
+        (
+            (
+                f"customer{n}@example.com",
+                password_hash,
+                f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                "user",
+                "now",
+            )
+            for n in range(1, count + 1)
+        ),
+    )
+    return f"{count} customers customer1..{count}@example.com (password: {seeding.args.customer_password!r})"
+
+
+GENERATORS: tuple[Generator, ...] = (
+    Generator(
+        "catalogue",
+        "SELECT count(*) FROM products",
+        # CASCADE: whatever points at products (order lines, later) is demo data too.
+        "TRUNCATE inventory_adjustments, product_variants, products, categories RESTART IDENTITY CASCADE",
+        _catalogue,
+    ),
+    Generator(
+        "customers",
+        "SELECT count(*) FROM users WHERE role <> 'admin'",
+        "DELETE FROM users WHERE role <> 'admin'",  # admins (and their sessions) are kept
+        _customers,
+    ),
+)
+
+
+def seed(dsn: str, args: argparse.Namespace, settings: Settings) -> list[str]:
+    """Apply the migrations, then run every generator in one transaction; the lines to print."""
+    apply_migrations(dsn)
+    lines: list[str] = []
+    with closing(psycopg2.connect(dsn)) as conn, conn, conn.cursor() as cur:
+        if not args.reset:
+            occupied = {}
+            for generator in GENERATORS:
+                cur.execute(generator.occupied_sql)
+                occupied[generator.name] = cur.fetchone()[0]
+            if any(occupied.values()):
+                found = ", ".join(f"{name}: {n} rows" for name, n in occupied.items() if n)
+                raise SeedRefused(f"the database is not empty ({found}); use --reset to replace its demo data")
+        else:
+            for generator in reversed(GENERATORS):
+                cur.execute(generator.reset_sql)
+        seeding = Seeding(cur, random.Random(args.seed), args, settings)
+        for generator in GENERATORS:
+            lines.append(f"{generator.name}: {generator.run(seeding)}")
+    # Fresh statistics now, not whenever autovacuum gets round to it: without them the planner
+    # takes the new tables for nearly empty and skips the trigram and sort indexes.
+    with closing(psycopg2.connect(dsn)) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("ANALYZE")
+    return lines
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seed", description="Fill an empty database with demo data.")
+    p.add_argument("--data-dir", type=Path, metavar="D", help="data directory (default: JAAN_DATA_DIR, else var/)")
+    p.add_argument("--reset", action="store_true", help="replace the demo data of a non-empty database (admins stay)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S", help="random seed (default: %(default)s)")
+    p.add_argument("--products", type=_count, default=5000, metavar="N", help="products (default: %(default)s)")
+    p.add_argument("--customers", type=_count, default=200, metavar="N", help="customers (default: %(default)s)")
+    p.add_argument(
+        "--categories",
+        type=_count,
+        default=20,
+        metavar="N",
+        help=f"categories, at most {MAX_CATEGORIES} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--customer-password",
+        default="customer password",
+        metavar="P",
+        help="password of every demo customer (default: %(default)r)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``bin/seed``: 0 when seeded, 1 when refused or failed, 2 for bad options."""
+    args = parser().parse_args(argv)
+    if not 1 <= args.categories <= MAX_CATEGORIES:
+        parser().error(f"--categories must be between 1 and {MAX_CATEGORIES}")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    try:
+        data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
+        settings = Settings.from_env(data_dir=data_dir)
+        with database_dsn(settings) as dsn:
+            lines = seed(dsn, args, settings)
+    except (SeedRefused, MigrationError, EmbeddedPostgresError, psycopg2.Error, ValueError) as exc:
+        print(f"seed: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    print(f"seeded in {time.monotonic() - started:.1f} s (seed {args.seed})")
+    return 0

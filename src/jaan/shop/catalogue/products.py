@@ -1,0 +1,183 @@
+"""The storefront's products: the filtered, sorted, paged list (#8) and one product by slug (#9).
+
+Also the two shapes a product leaves in: the public one (§4.5, no cost or supplier data) and
+the admin one (every column, plus the old admin form's ``on_hand_quantity``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from jaan.db.pool import Cursor, Row
+from jaan.routes import Access, RouteTable
+from jaan.state import DATABASE
+from jaan.web.envelope import ok
+from jaan.web.errors import InvalidInput, NotFound
+from jaan.web.etag import with_etag
+from jaan.web.validation import Boolean, Choice, Integer, Money, Page, String, parse_query
+
+routes = RouteTable("catalogue")
+
+# The sort orders the storefront offers; the id breaks ties so paging never repeats or skips a row.
+SORT_ORDERS = {
+    "newest": "p.created_at DESC, p.id DESC",
+    "name": "p.name ASC, p.id ASC",
+    "price_asc": "p.price ASC, p.id ASC",
+    "price_desc": "p.price DESC, p.id DESC",
+}
+
+LIST_QUERY = {
+    "category_id": Integer(minimum=1, required=False),
+    "search": String(max_length=200, required=False),
+    "in_stock_only": Boolean(default=False),
+    "min_price": Money(required=False),
+    "max_price": Money(required=False),
+    "sort_by": Choice(tuple(SORT_ORDERS), default="newest"),
+    "page": Integer(minimum=1, maximum=1_000_000, default=1),
+    "per_page": Integer(minimum=1, maximum=100, default=12),
+}
+
+PUBLIC_COLUMNS = """
+p.id, p.name, p.slug, p.description, p.short_description, p.price, p.compare_price, p.sku, p.barcode,
+p.category_id, coalesce(c.name, '') AS category_name, p.images, p.stock_quantity, p.stock_status, p.unit,
+p.weight, p.is_featured, p.is_new, p.created_at, p.updated_at
+"""
+
+# Each filter is a fixed fragment; only the values travel as parameters.
+_FILTERS = {
+    "category_id": "p.category_id = %(category_id)s",
+    # Parenthesised, so the OR cannot leak out of the AND-ed filters (D-22); the trigram
+    # indexes on name and description serve both ILIKEs.
+    "search": "(p.name ILIKE %(pattern)s OR p.description ILIKE %(pattern)s)",
+    "in_stock_only": "p.stock_status <> 'out_of_stock'",
+    "min_price": "p.price >= %(min_price)s",
+    "max_price": "p.price <= %(max_price)s",
+}
+
+_FROM = "FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.archived_at IS NULL"
+
+_BY_SLUG_SQL = f"SELECT {PUBLIC_COLUMNS} {_FROM} AND p.slug = %s"
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    """What the storefront asked for: every filter AND-ed, the search a literal substring."""
+
+    category_id: int | None = None
+    search: str | None = None
+    in_stock_only: bool = False
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    sort_by: str = "newest"
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """The WHERE clause (after ``archived_at IS NULL``) and its parameters."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.category_id is not None:
+            clauses.append(_FILTERS["category_id"])
+            params["category_id"] = self.category_id
+        if self.search:
+            clauses.append(_FILTERS["search"])
+            params["pattern"] = f"%{like_literal(self.search)}%"
+        if self.in_stock_only:
+            clauses.append(_FILTERS["in_stock_only"])
+        if self.min_price is not None:
+            clauses.append(_FILTERS["min_price"])
+            params["min_price"] = self.min_price
+        if self.max_price is not None:
+            clauses.append(_FILTERS["max_price"])
+            params["max_price"] = self.max_price
+        return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def like_literal(term: str) -> str:
+    """`term` with LIKE's wildcards (and its escape character, backslash) matched literally."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_products(cur: Cursor, wanted: ProductFilter, page: Page) -> tuple[list[Row], int]:
+    """One page of live products and the total matching `wanted`.
+
+    One statement gives both (``count(*) OVER ()``); only a page past the end, which has no
+    row to carry the total, costs a second (count) query.
+    """
+    where, params = wanted.where()
+    rows = await cur.fetch_all(
+        f"SELECT {PUBLIC_COLUMNS}, count(*) OVER () AS total_matching {_FROM}{where}"
+        f" ORDER BY {SORT_ORDERS[wanted.sort_by]} LIMIT %(limit)s OFFSET %(offset)s",
+        {**params, "limit": page.per_page, "offset": page.offset},
+    )
+    if rows:
+        total = int(rows[0]["total_matching"])
+    else:
+        total = int(await cur.fetch_value(f"SELECT count(*) {_FROM}{where}", params))
+    for row in rows:
+        del row["total_matching"]
+    return rows, total
+
+
+async def product_by_slug(cur: Cursor, slug: str) -> Row:
+    """The live product with this slug; 404 for an unknown or archived one."""
+    row = await cur.fetch_one(_BY_SLUG_SQL, (slug,))
+    if row is None:
+        raise NotFound("Product not found")
+    return row
+
+
+def _date(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).date().isoformat()
+
+
+def public_product(row: Row) -> dict[str, Any]:
+    """The §4.5 public shape: compare_price, weight and barcode only when set, dates as days."""
+    product = dict(row)
+    for optional in ("compare_price", "weight"):
+        if not product[optional]:
+            del product[optional]
+    if product["barcode"] is None:
+        del product["barcode"]
+    product["images"] = product["images"] or []
+    product["created_at"] = _date(row["created_at"])
+    product["updated_at"] = _date(row["updated_at"])
+    return product
+
+
+def admin_product(row: Row) -> dict[str, Any]:
+    """Every column for the admin screens, plus ``on_hand_quantity``, which the old admin form
+    reads (there is one stock counter now, so it equals ``stock_quantity``)."""
+    product = dict(row)
+    product["on_hand_quantity"] = row["stock_quantity"]
+    product["images"] = product["images"] or []
+    return product
+
+
+@routes.route(
+    "GET",
+    "/api/products",
+    access=Access.PUBLIC,
+    summary="Live products: filtered, sorted and paged",
+    query=LIST_QUERY,
+)
+async def get_products(request: web.Request) -> web.Response:
+    query = parse_query(request, LIST_QUERY)
+    low, high = query.get("min_price"), query.get("max_price")
+    if low is not None and high is not None and low > high:
+        raise InvalidInput("Invalid input", details={"max_price": "must be at least min_price"})
+    page = Page(query.pop("page"), query.pop("per_page"))
+    wanted = ProductFilter(**query)
+    async with request.app[DATABASE].cursor() as cur:
+        rows, total = await list_products(cur, wanted, page)
+    return with_etag(request, ok(**page.result([public_product(row) for row in rows], total)))
+
+
+@routes.route("GET", "/api/products/slug/{slug}", access=Access.PUBLIC, summary="One live product by slug")
+async def get_product_by_slug(request: web.Request) -> web.Response:
+    async with request.app[DATABASE].cursor() as cur:
+        row = await product_by_slug(cur, request.match_info["slug"])
+    return with_etag(request, ok(public_product(row)))

@@ -1,0 +1,101 @@
+"""``bin/seed`` as a real process against a fresh database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from jaan.shop.accounts.passwords import verify_password_sync
+from jaan.shop.catalogue.forms import upc_a_is_valid
+from tests.conftest import TEST_PASSWORD_COST
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ("--products", "300", "--customers", "20")
+
+
+def run_seed(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": dsn, "JAAN_PASSWORD_COST": str(TEST_PASSWORD_COST)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bin" / "seed"), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with closing(psycopg2.connect(dsn)) as conn, conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+
+
+def test_seed_fills_an_empty_database_and_says_what_it_made(empty_database):
+    result = run_seed(empty_database, *SMALL, "--categories", "12")
+    assert result.returncode == 0, result.stderr
+    assert "12 categories, 300 products" in result.stdout and "20 customers" in result.stdout
+    assert query(empty_database, "SELECT count(*) FROM categories") == [(12,)]
+    assert query(empty_database, "SELECT count(*), count(DISTINCT slug), count(DISTINCT sku) FROM products") == [
+        (300, 300, 300)
+    ]
+    # Some sold out, some low, a few with variants, some on offer.
+    (statuses,) = query(empty_database, "SELECT array_agg(DISTINCT stock_status) FROM products")[0]
+    assert set(statuses) == {"in_stock", "low_stock", "out_of_stock"}
+    assert query(empty_database, "SELECT count(*) > 0 FROM products WHERE compare_price > price") == [(True,)]
+    assert query(empty_database, "SELECT count(*) > 0 FROM product_variants") == [(True,)]
+    # Every opening stock is in the ledger.
+    assert query(
+        empty_database,
+        "SELECT count(*) FROM products p WHERE stock_quantity <> coalesce((SELECT sum(quantity_change)"
+        " FROM inventory_adjustments a WHERE a.product_id = p.id), 0)",
+    ) == [(0,)]
+    upcs = [upc for (upc,) in query(empty_database, "SELECT upc_code FROM products")]
+    assert all(upc_a_is_valid(upc) for upc in upcs)
+
+
+def test_the_same_seed_makes_the_same_catalogue(empty_database):
+    assert run_seed(empty_database, *SMALL, "--seed", "7").returncode == 0
+    first = query(empty_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku")
+    again = run_seed(empty_database, *SMALL, "--seed", "7", "--reset")
+    assert again.returncode == 0, again.stderr
+    assert query(empty_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku") == first
+    other = run_seed(empty_database, *SMALL, "--seed", "8", "--reset")
+    assert other.returncode == 0
+    assert query(empty_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku") != first
+
+
+def test_seed_refuses_a_database_with_data_unless_reset(empty_database):
+    assert run_seed(empty_database, *SMALL).returncode == 0
+    refused = run_seed(empty_database, *SMALL)
+    assert refused.returncode == 1
+    assert "not empty" in refused.stderr and "--reset" in refused.stderr
+    assert query(empty_database, "SELECT count(*) FROM products") == [(300,)]
+
+
+def test_reset_keeps_the_admins(empty_database):
+    assert run_seed(empty_database, "--products", "10", "--customers", "3").returncode == 0
+    query(
+        empty_database,
+        "INSERT INTO users (email, password_hash, role) VALUES ('boss@example.com', 'x', 'admin') RETURNING id",
+    )
+    result = run_seed(empty_database, "--products", "10", "--customers", "5", "--reset")
+    assert result.returncode == 0, result.stderr
+    assert query(empty_database, "SELECT email FROM users WHERE role = 'admin'") == [("boss@example.com",)]
+    assert query(empty_database, "SELECT count(*) FROM users WHERE role = 'user'") == [(5,)]
+
+
+def test_seeded_customers_sign_in_with_the_given_password(empty_database):
+    result = run_seed(empty_database, "--products", "5", "--customers", "3", "--customer-password", "open sesame")
+    assert result.returncode == 0, result.stderr
+    rows = query(empty_database, "SELECT email, password_hash FROM users ORDER BY email")
+    assert [email for email, _ in rows] == [f"customer{n}@example.com" for n in (1, 2, 3)]
+    assert len({password_hash for _, password_hash in rows}) == 1  # hashed once
+    assert verify_password_sync("open sesame", rows[0][1])
+    assert not verify_password_sync("customer password", rows[0][1])
+
+
+def test_bad_options_are_refused(empty_database):
+    assert run_seed(empty_database, "--products", "-1").returncode == 2
+    assert run_seed(empty_database, "--categories", "999").returncode == 2

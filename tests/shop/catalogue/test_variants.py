@@ -1,0 +1,119 @@
+"""Product variants (#14–#17)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.shop.catalogue.conftest import token
+
+
+def variant_body(**overrides):
+    body = {"variantName": "5 kg bag", "variantType": "size", "price": 20, "sku": f"VAR-{token()}"}
+    body.update(overrides)
+    return body
+
+
+async def add_variant(client, admin, product_id, **overrides):
+    response = await client.post(
+        f"/api/admin/products/{product_id}/variants", json=variant_body(**overrides), headers=admin.headers
+    )
+    assert response.status == 200, await response.text()
+    return (await response.json())["data"]
+
+
+async def test_variants_are_created_with_a_cost_and_listed_in_order(make_client, admin, make_product, sql):
+    client = await make_client()
+    product = make_product()
+    large = await add_variant(client, admin, product["id"], variantName="10 kg", costPrice=15, sortOrder=2)
+    small = await add_variant(client, admin, product["id"], variantName="1 kg", attributes={"pack": 1})
+    assert large["cost_price"] == 15 and large["margin_percentage"] == 25  # the original's D-24 failed here
+    assert small["is_active"] is True and small["attributes"] == {"pack": 1} and small["weight_unit"] == "kg"
+    response = await client.get(f"/api/admin/products/{product['id']}/variants", headers=admin.headers)
+    assert [v["variant_name"] for v in (await response.json())["data"]] == ["1 kg", "10 kg"]
+    actions = sql(
+        "SELECT action FROM activity_logs WHERE entity_type = 'product_variant' AND entity_id = %s",
+        (str(large["id"]),),
+    )
+    assert [row["action"] for row in actions] == ["Variant Created"]
+
+
+async def test_a_missing_product_has_no_variants_to_list_or_add(make_client, admin, sql):
+    client = await make_client()
+    listed = await client.get("/api/admin/products/999999999/variants", headers=admin.headers)
+    body = variant_body()
+    added = await client.post("/api/admin/products/999999999/variants", json=body, headers=admin.headers)
+    assert listed.status == added.status == 404
+    assert (await added.json())["error"] == "Product not found"
+    assert sql("SELECT id FROM product_variants WHERE sku = %s", (body["sku"],)) == []
+
+
+async def test_a_duplicate_variant_sku_is_409(make_client, admin, make_product):
+    client = await make_client()
+    product = make_product()
+    first = await add_variant(client, admin, product["id"])
+    response = await client.post(
+        f"/api/admin/products/{product['id']}/variants",
+        json=variant_body(sku=first["sku"]),
+        headers=admin.headers,
+    )
+    assert response.status == 409
+    assert (await response.json())["error"] == "A variant with this SKU already exists"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"variantName": ""}, "variantName"),
+        ({"variantType": None}, "variantType"),
+        ({"price": "NaN"}, "price"),
+        ({"costPrice": -2}, "costPrice"),
+        ({"attributes": [1, 2]}, "attributes"),
+        ({"onHandQuantity": -1}, "onHandQuantity"),
+        ({"upcCode": "036000291453"}, "upcCode"),
+    ],
+)
+async def test_invalid_variants_are_400_and_write_nothing(make_client, admin, make_product, sql, overrides, field):
+    product = make_product()
+    body = variant_body(**overrides)
+    response = await (await make_client()).post(
+        f"/api/admin/products/{product['id']}/variants", json=body, headers=admin.headers
+    )
+    assert response.status == 400 and field in (await response.json())["details"]
+    assert sql("SELECT id FROM product_variants WHERE product_id = %s", (product["id"],)) == []
+
+
+async def test_a_variant_edit_keeps_what_was_not_sent(make_client, admin, make_product):
+    client = await make_client()
+    product = make_product()
+    variant = await add_variant(client, admin, product["id"], isActive=False, comparePrice=25, weight=5)
+    response = await client.put(f"/api/admin/variants/{variant['id']}", json={"price": 18}, headers=admin.headers)
+    assert response.status == 200
+    edited = (await response.json())["data"]
+    assert edited["price"] == 18 and edited["is_active"] is False and edited["compare_price"] == 25
+    assert edited["weight"] == 5 and edited["sku"] == variant["sku"]
+    assert edited["updated_at"] >= variant["updated_at"]
+
+
+async def test_editing_or_deleting_a_missing_variant_is_404(make_client, admin):
+    client = await make_client()
+    for path in ("/api/admin/variants/999999999", "/api/admin/variants/x"):
+        edit = await client.put(path, json={"price": 1}, headers=admin.headers)
+        delete = await client.delete(path, headers=admin.headers)
+        assert edit.status == delete.status == 404
+        assert (await edit.json())["error"] == "Variant not found"
+
+
+async def test_deleting_a_variant_keeps_its_ledger_rows(make_client, admin, make_product, sql):
+    client = await make_client()
+    product = make_product(stock_quantity=0)
+    variant = await add_variant(client, admin, product["id"])
+    sql(
+        "INSERT INTO inventory_adjustments (product_id, variant_id, adjustment_type, quantity_change,"
+        " quantity_before, quantity_after) VALUES (%s, %s, 'restock', 1, 0, 1)",
+        (product["id"], variant["id"]),
+    )
+    response = await client.delete(f"/api/admin/variants/{variant['id']}", headers=admin.headers)
+    assert response.status == 200 and await response.json() == {"success": True}
+    assert sql("SELECT id FROM product_variants WHERE id = %s", (variant["id"],)) == []
+    rows = sql("SELECT variant_id FROM inventory_adjustments WHERE product_id = %s", (product["id"],))
+    assert rows == [{"variant_id": None}]
