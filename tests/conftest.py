@@ -114,9 +114,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_client(
-    aiohttp_client: Any, probe_database: str, data_dir: Path
-) -> Callable[..., Awaitable[TestClient]]:
+def make_client(aiohttp_client: Any, probe_database: str, data_dir: Path) -> Callable[..., Awaitable[TestClient]]:
     """Build the real app (every middleware, a real pool) with the probe routes, on a real socket."""
     from jaan.app import ROUTE_TABLES, create_app
     from jaan.web.access_log import access_log_options
@@ -158,9 +156,7 @@ def make_account(probe_database: str) -> Callable[..., Account]:
     from jaan.shop.accounts.passwords import hash_password_sync
     from jaan.shop.accounts.sessions import hash_token, new_token
 
-    def make(
-        role: str = "user", email: str | None = None, password: str = "correct horse battery"
-    ) -> Account:
+    def make(role: str = "user", email: str | None = None, password: str = "correct horse battery") -> Account:
         email = email or f"{role}-{uuid.uuid4().hex[:10]}@example.com"
         token = new_token()
         with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
@@ -171,8 +167,7 @@ def make_account(probe_database: str) -> Callable[..., Account]:
             )
             (user_id,) = cur.fetchone()
             cur.execute(
-                "INSERT INTO sessions (user_id, token_hash, expires_at)"
-                " VALUES (%s, %s, now() + interval '1 day')",
+                "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES (%s, %s, now() + interval '1 day')",
                 (user_id, hash_token(token)),
             )
         conn.close()

@@ -75,9 +75,7 @@ async def stream(request: web.Request) -> web.Response:
     return ok({"bytes": total})
 
 
-@probes.route(
-    "POST", "/probe/upload", access=Access.PUBLIC, summary="a route allowed 3 MB", body_limit=3 * MB
-)
+@probes.route("POST", "/probe/upload", access=Access.PUBLIC, summary="a route allowed 3 MB", body_limit=3 * MB)
 async def upload(request: web.Request) -> web.Response:
     return ok({"bytes": len(await request.read())})
 
@@ -92,9 +90,7 @@ async def big(request: web.Request) -> web.Response:
     return ok([{"sku": f"SKU-{i:05d}", "name": "Basmati rice 5 kg"} for i in range(500)])
 
 
-@probes.route(
-    "GET", "/probe/timeout-then-continue", access=Access.PUBLIC, summary="survives a statement timeout"
-)
+@probes.route("GET", "/probe/timeout-then-continue", access=Access.PUBLIC, summary="survives a statement timeout")
 async def timeout_then_continue(request: web.Request) -> web.Response:
     database = request.app[DATABASE]
     with contextlib.suppress(StatementTimeout):

@@ -31,9 +31,7 @@ async def test_every_route_is_documented_and_every_documented_route_exists(aioht
 async def test_routes_with_bodies_document_them(make_client):
     client = await make_client()
     document = await (await client.get("/api/openapi.json")).json()
-    contact = document["paths"]["/api/contact"]["post"]["requestBody"]["content"]["application/json"][
-        "schema"
-    ]
+    contact = document["paths"]["/api/contact"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert set(contact["required"]) == {"fullName", "companyName", "businessEmail", "phoneNumber", "message"}
     assert contact["properties"]["message"]["maxLength"] == 2000
     inbox = document["paths"]["/api/admin/contact-submissions"]["get"]

@@ -8,9 +8,14 @@ from aiohttp import web
 
 from jaan import routes
 from jaan.db.pool import Database, PoolConfig
+from jaan.periodic import periodic_jobs_ctx
 from jaan.settings import Settings
 from jaan.shop import api_docs, contact, health, store_settings, uploads
+from jaan.shop.accounts import routes as accounts_routes
 from jaan.shop.accounts.middleware import access_middleware
+from jaan.shop.catalogue import ROUTE_TABLES as CATALOGUE_ROUTES
+from jaan.shop.inventory import routes as inventory_routes
+from jaan.shop.invoices import routes as invoice_routes
 from jaan.shop.orders import routes as order_routes
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
@@ -23,10 +28,14 @@ from jaan.web.timeout import timeout_middleware
 # Every shop area's routes, in the order the OpenAPI document lists them.
 ROUTE_TABLES = [
     health.routes,
+    accounts_routes.routes,
     contact.routes,
     uploads.routes,
     store_settings.routes,
+    *CATALOGUE_ROUTES,
     order_routes.routes,
+    invoice_routes.routes,
+    inventory_routes.routes,
     api_docs.routes,
 ]
 
@@ -74,6 +83,7 @@ def create_app(
     app[SETTINGS] = settings
     app[DATABASE] = Database(pool_config(settings, dsn))
     app.cleanup_ctx.append(_database_pool)
+    app.cleanup_ctx.append(periodic_jobs_ctx(accounts_routes.housekeeping_jobs(settings)))
     routes.install(app, ROUTE_TABLES if route_tables is None else route_tables)
     return app
 

@@ -36,8 +36,7 @@ async def test_listener_reconnects_after_its_connection_is_killed(migrated_datab
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query = 'LISTEN \"settings_changed\"'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN \"settings_changed\"'"
             )
             listener.listening.clear()
             await asyncio.wait_for(listener.listening.wait(), 5)

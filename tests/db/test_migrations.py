@@ -115,18 +115,12 @@ def test_the_settings_table_exists_with_its_seeded_rows(empty_database: str):
 def test_updating_a_setting_moves_its_updated_at(empty_database: str):
     apply_migrations(empty_database)
     [(before,)] = query(empty_database, "SELECT updated_at FROM settings WHERE key = 'tax_rate'")
-    [(after,)] = query(
-        empty_database, "UPDATE settings SET value = '0.07' WHERE key = 'tax_rate' RETURNING updated_at"
-    )
+    [(after,)] = query(empty_database, "UPDATE settings SET value = '0.07' WHERE key = 'tax_rate' RETURNING updated_at")
     assert after > before
 
 
-@pytest.mark.parametrize(
-    ("key", "value"), [("tax_rate", "NaN"), ("tax_rate", "abc"), ("allow_negative_stock", "yes")]
-)
-def test_a_setting_value_that_does_not_parse_as_its_type_is_refused(
-    empty_database: str, key: str, value: str
-):
+@pytest.mark.parametrize(("key", "value"), [("tax_rate", "NaN"), ("tax_rate", "abc"), ("allow_negative_stock", "yes")])
+def test_a_setting_value_that_does_not_parse_as_its_type_is_refused(empty_database: str, key: str, value: str):
     apply_migrations(empty_database)
     with pytest.raises(psycopg2.errors.CheckViolation):
         query(empty_database, "UPDATE settings SET value = %s WHERE key = %s RETURNING id", (value, key))
@@ -148,9 +142,7 @@ def test_a_version_in_the_database_without_a_file_is_refused(empty_database: str
         apply_migrations(empty_database, migrations_dir)
 
 
-def test_a_failing_migration_rolls_back_entirely_and_earlier_ones_stay(
-    empty_database: str, migrations_dir: Path
-):
+def test_a_failing_migration_rolls_back_entirely_and_earlier_ones_stay(empty_database: str, migrations_dir: Path):
     write(
         migrations_dir,
         "0003_broken.sql",

@@ -15,9 +15,7 @@ from jaan.db.pool import Database, PoolConfig
 
 @pytest.fixture
 async def database(probe_database):
-    db = Database(
-        PoolConfig(probe_database, min_size=1, max_size=2, connect_timeout=0.5, statement_timeout=0.5)
-    )
+    db = Database(PoolConfig(probe_database, min_size=1, max_size=2, connect_timeout=0.5, statement_timeout=0.5))
     await db.open()
     yield db
     await db.close()
@@ -61,9 +59,7 @@ async def test_exhausted_pool_answers_503_service_busy_fast(make_client):
 
 
 async def test_long_query_is_not_cut_by_the_acquire_timeout(probe_database):
-    db = Database(
-        PoolConfig(probe_database, min_size=1, max_size=1, connect_timeout=0.2, statement_timeout=5)
-    )
+    db = Database(PoolConfig(probe_database, min_size=1, max_size=1, connect_timeout=0.2, statement_timeout=5))
     await db.open()
     try:
         assert await db.fetch_value("SELECT 'done' FROM pg_sleep(0.6)") == "done"

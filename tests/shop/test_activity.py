@@ -43,6 +43,4 @@ async def test_activity_is_written_with_the_change_and_rolled_back_with_it(datab
             raise RuntimeError("the change failed")
     row = await database.fetch_one("SELECT * FROM activity_logs WHERE entity_id = %s", (kept,))
     assert row is not None and row["details"] == {"price": "3.50"} and row["severity"] == "info"
-    assert (
-        await database.fetch_value("SELECT count(*) FROM activity_logs WHERE entity_id = %s", (dropped,)) == 0
-    )
+    assert await database.fetch_value("SELECT count(*) FROM activity_logs WHERE entity_id = %s", (dropped,)) == 0

@@ -122,9 +122,7 @@ async def test_status_change_delete_and_activity(make_client, admin, probe_datab
     assert await deleted.json() == {"success": True, "message": "Submission deleted successfully"}
     assert (await client.get(path, headers=admin.headers)).status == 404
     with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT action FROM activity_logs WHERE entity_id = %s ORDER BY id", (created["data"]["id"],)
-        )
+        cur.execute("SELECT action FROM activity_logs WHERE entity_id = %s ORDER BY id", (created["data"]["id"],))
         actions = [row[0] for row in cur.fetchall()]
     conn.close()
     assert actions == [

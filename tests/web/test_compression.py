@@ -23,9 +23,7 @@ from jaan.web.compression import EXECUTOR_THRESHOLD, compression_middleware, neg
 Client = TestClient[web.Request, web.Application]
 
 TEXT = "Jaan Connect: fresh produce, dry goods and dairy for the trade. " * 160  # ~10 KiB
-BIG = json.dumps(
-    [{"sku": f"SKU-{i:06d}", "name": "Basmati rice 5 kg", "price": "12.40"} for i in range(3000)]
-)
+BIG = json.dumps([{"sku": f"SKU-{i:06d}", "name": "Basmati rice 5 kg", "price": "12.40"} for i in range(3000)])
 SVG = '<svg xmlns="http://www.w3.org/2000/svg">' + '<rect width="1" height="1"/>' * 200 + "</svg>"
 # Not a real image, but high-entropy like one: the point is the type, not the pixels.
 PNG = b"\x89PNG\r\n\x1a\n" + bytes((i * 7919) % 251 for i in range(8000))
@@ -178,9 +176,7 @@ def test_negotiate_follows_rfc_9110(accept: str, expected: str | None) -> None:
     assert negotiate(accept) == expected
 
 
-@pytest.mark.parametrize(
-    "accept", ["gzip;q=0", "gzip;q=0.0", "gzip; q=0.000", "gzip;Q=0", "br;q=0, gzip;q=0"]
-)
+@pytest.mark.parametrize("accept", ["gzip;q=0", "gzip;q=0.0", "gzip; q=0.000", "gzip;Q=0", "br;q=0, gzip;q=0"])
 def test_negotiate_q0_means_not_acceptable(accept: str) -> None:
     assert negotiate(accept) is None
 

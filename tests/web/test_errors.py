@@ -30,9 +30,7 @@ async def test_wrong_method_is_405_json_with_allow(make_client):
 
 async def test_malformed_json_is_400(make_client):
     client = await make_client()
-    response = await client.post(
-        "/probe/order", data=b'{"name": "rice",', headers={"Content-Type": "application/json"}
-    )
+    response = await client.post("/probe/order", data=b'{"name": "rice",', headers={"Content-Type": "application/json"})
     assert_json_error(response, 400)
     assert await response.json() == {"success": False, "error": "Malformed JSON body"}
 

@@ -20,8 +20,7 @@ async def test_declared_oversize_body_is_refused_before_it_is_read(make_client):
     # Promise 2 MB but send nothing: the answer cannot have waited for the body.
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(
-        b"POST /probe/order HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 2097152\r\n\r\n"
+        b"POST /probe/order HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2097152\r\n\r\n"
     )
     await writer.drain()
     status_line = await asyncio.wait_for(reader.readline(), 5)

@@ -70,10 +70,7 @@ async def test_insufficient_stock_is_409_naming_the_product_and_writes_nothing(d
             await change_stock(cur, product, -3, "sale", actor=None)
     assert caught.value.status == 409
     assert (
-        await database.fetch_value(
-            "SELECT count(*) FROM inventory_adjustments WHERE product_id = %s", (product,)
-        )
-        == 0
+        await database.fetch_value("SELECT count(*) FROM inventory_adjustments WHERE product_id = %s", (product,)) == 0
     )
 
 

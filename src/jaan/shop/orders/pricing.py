@@ -22,7 +22,7 @@ class PricedLine:
 
     @property
     def total_price(self) -> Decimal:
-        return money(self.unit_price * self.quantity)
+        return line_total(self.quantity, self.unit_price)
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,19 @@ class Totals:
         return self.subtotal + self.tax + self.shipping_fee
 
 
+def line_total(quantity: int, unit_price: Decimal) -> Decimal:
+    return money(unit_price * quantity)
+
+
+def with_tax(subtotal: Decimal, tax_rate: Decimal, shipping_fee: Decimal) -> Totals:
+    """Totals from a subtotal: tax = subtotal × rate, each amount rounded half up to cents."""
+    subtotal = money(subtotal)
+    return Totals(subtotal, money(subtotal * tax_rate), money(shipping_fee))
+
+
 def price(
     lines: list[PricedLine], tax_rate: Decimal, shipping_fee: Decimal, free_shipping_threshold: Decimal
 ) -> Totals:
-    """§5.1: tax = subtotal × rate; shipping free from the threshold on; every step rounded half up."""
-    subtotal = money(sum((line.total_price for line in lines), Decimal(0)))
-    shipping = Decimal("0.00") if subtotal >= free_shipping_threshold else money(shipping_fee)
-    return Totals(subtotal, money(subtotal * tax_rate), shipping)
+    """§5.1 for an order: shipping is free from the threshold on."""
+    subtotal = sum((line.total_price for line in lines), Decimal(0))
+    return with_tax(subtotal, tax_rate, Decimal(0) if subtotal >= free_shipping_threshold else shipping_fee)

@@ -1,0 +1,332 @@
+"""Invoice routes: the customer's list (#27) and the admin's (#35–#41).
+
+Totals are always the server's: subtotal = Σ lines, tax from the store's rate, total = subtotal +
+tax + shipping; balance_due is derived by the database; payments never exceed the total, and an
+invoice is paid exactly when its balance reaches zero.  Edits change only the fields sent.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from jaan.db.pool import Cursor
+from jaan.db.sql import escape_like
+from jaan.routes import Access, RouteTable
+from jaan.shop.accounts.middleware import current_user
+from jaan.shop.activity import record_activity
+from jaan.shop.invoices.issue import NEW_INVOICE_NUMBER, STORE_TODAY, invoice_for_order, invoice_terms
+from jaan.shop.orders.pricing import line_total, with_tax
+from jaan.shop.store_settings import read_settings
+from jaan.state import DATABASE
+from jaan.web.envelope import ok
+from jaan.web.errors import Conflict, NotFound
+from jaan.web.validation import (
+    Choice,
+    Email,
+    Integer,
+    ListOf,
+    Money,
+    Object,
+    String,
+    page_of,
+    parse_body,
+    parse_query,
+)
+
+routes = RouteTable("invoices")
+
+STATUSES = ("draft", "sent", "paid", "overdue", "cancelled")
+OPEN = "status NOT IN ('paid', 'cancelled') AND balance_due > 0"
+PAGE_QUERY = {
+    "page": Integer(minimum=1, maximum=1_000_000, default=1),
+    "per_page": Integer(minimum=1, maximum=100, default=20),
+}
+USER_QUERY = {"status": Choice(("all", *STATUSES), default="all"), **PAGE_QUERY}
+ADMIN_QUERY = {
+    "status": Choice(("all", "unpaid", "overdue", *STATUSES), default="all"),
+    "search": String(max_length=200, required=False),
+    **PAGE_QUERY,
+}
+LINE = Object(
+    {
+        "product_id": Integer(minimum=1, required=False, nullable=True),
+        "description": String(min_length=1, max_length=500),
+        "quantity": Integer(minimum=1, maximum=100_000),
+        "unit_price": Money(maximum=1_000_000),
+    }
+)
+CUSTOMER = {
+    "customer_name": String(min_length=1, max_length=200),
+    "customer_email": Email(),
+    "customer_phone": String(max_length=40, required=False, nullable=True),
+    "billing_street": String(min_length=1, max_length=200),
+    "billing_street2": String(max_length=200, required=False, nullable=True),
+    "billing_city": String(min_length=1, max_length=100),
+    "billing_state": String(min_length=1, max_length=100),
+    "billing_zip": String(min_length=1, max_length=20),
+    "billing_country": String(min_length=1, max_length=100, default="United States"),
+    "notes": String(max_length=2000, required=False, nullable=True),
+}
+NEW_INVOICE = {
+    **CUSTOMER,
+    "items": ListOf(LINE, min_items=1, max_items=200),
+    "shipping_fee": Money(maximum=1_000_000, default=0),
+    "status": Choice(("draft", "sent"), default="draft"),
+    "due_days": Integer(minimum=0, maximum=365, required=False),
+}
+EDIT = {
+    **CUSTOMER,
+    "items": ListOf(LINE, min_items=1, max_items=200),
+    "shipping_fee": Money(maximum=1_000_000),
+    "amount_paid": Money(maximum=1_000_000),
+    "status": Choice(STATUSES),
+}
+STATUS_CHANGE = {"status": Choice(STATUSES), "amount_paid": Money(maximum=1_000_000, required=False)}
+FROM_ORDER = {"due_days": Integer(minimum=0, maximum=365, required=False)}
+
+
+def _id(request: web.Request, name: str = "id", what: str = "Invoice") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or int(raw) > 2**31 - 1:
+        raise NotFound(f"{what} not found")
+    return int(raw)
+
+
+async def _page(cur: Cursor, where: str, params: list[Any], request: web.Request) -> dict[str, Any]:
+    page = page_of(request)
+    rows = await cur.fetch_all(
+        f"SELECT * FROM invoices WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+        (*params, page.per_page, page.offset),
+    )
+    total = await cur.fetch_value(f"SELECT count(*) FROM invoices WHERE {where}", params)
+    return page.result(rows, total)
+
+
+@routes.route("GET", "/api/user/invoices", access=Access.USER, summary="The customer's invoices", query=USER_QUERY)
+async def my_invoices(request: web.Request) -> web.Response:
+    query = parse_query(request, USER_QUERY)
+    where, params = "user_id = %s", [current_user(request).id]
+    if query["status"] != "all":
+        where += " AND status = %s"
+        params.append(query["status"])
+    async with request.app[DATABASE].cursor() as cur:
+        return ok(await _page(cur, where, params, request))
+
+
+@routes.route("GET", "/api/admin/invoices", access=Access.ADMIN, summary="All invoices", query=ADMIN_QUERY)
+async def all_invoices(request: web.Request) -> web.Response:
+    query = parse_query(request, ADMIN_QUERY)
+    database = request.app[DATABASE]
+    async with database.cursor() as cur:
+        tz, _ = await invoice_terms(cur)
+        conditions, params = ["true"], []
+        if query["status"] == "unpaid":
+            conditions.append(OPEN)
+        elif query["status"] == "overdue":
+            conditions.append(f"{OPEN} AND due_date < (now() AT TIME ZONE %s)::date")
+            params.append(tz)
+        elif query["status"] != "all":
+            conditions.append("status = %s")
+            params.append(query["status"])
+        if query.get("search"):
+            conditions.append("(invoice_number ILIKE %s OR customer_name ILIKE %s OR customer_email ILIKE %s)")
+            params += [f"%{escape_like(query['search'])}%"] * 3
+        return ok(await _page(cur, " AND ".join(conditions), params, request))
+
+
+@routes.route("GET", "/api/admin/invoices/stats", access=Access.ADMIN, summary="Receivables at a glance")
+async def invoice_stats(request: web.Request) -> web.Response:
+    async with request.app[DATABASE].cursor() as cur:
+        tz, _ = await invoice_terms(cur)
+        stats = await cur.fetch_one(
+            "SELECT coalesce(sum(total) FILTER (WHERE status = 'paid'), 0) AS total_revenue,"
+            f" coalesce(sum(balance_due) FILTER (WHERE {OPEN}), 0) AS outstanding,"
+            " count(*) FILTER (WHERE status = 'sent') AS sent_count,"
+            f" count(*) FILTER (WHERE {OPEN} AND due_date < (now() AT TIME ZONE %s)::date) AS overdue_count"
+            " FROM invoices",
+            (tz,),
+        )
+    return ok(stats)
+
+
+async def _with_items(cur: Cursor, invoice: dict[str, Any]) -> dict[str, Any]:
+    items = await cur.fetch_all("SELECT * FROM invoice_items WHERE invoice_id = %s ORDER BY id", (invoice["id"],))
+    return {**invoice, "items": items}
+
+
+async def _replace_lines(cur: Cursor, invoice_id: int, lines: list[dict[str, Any]]) -> None:
+    await cur.execute("DELETE FROM invoice_items WHERE invoice_id = %s", (invoice_id,))
+    await cur.execute(
+        "INSERT INTO invoice_items (invoice_id, product_id, description, quantity, unit_price, total_price)"
+        " SELECT %s, l.product_id, l.description, l.quantity, l.unit_price, l.unit_price * l.quantity"
+        " FROM unnest(%s::int[], %s::text[], %s::int[], %s::numeric[]) AS l(product_id, description, quantity,"
+        " unit_price)",
+        (
+            invoice_id,
+            [line.get("product_id") for line in lines],
+            [line["description"] for line in lines],
+            [line["quantity"] for line in lines],
+            [line["unit_price"] for line in lines],
+        ),
+    )
+
+
+async def _totals(cur: Cursor, lines: list[dict[str, Any]], shipping_fee: Decimal) -> dict[str, Any]:
+    """An invoice's amounts from its lines, the store's tax rate and a flat shipping fee."""
+    rate = (await read_settings(cur, "tax_rate")).get("tax_rate", Decimal(0))
+    subtotal = sum((line_total(line["quantity"], line["unit_price"]) for line in lines), Decimal(0))
+    totals = with_tax(subtotal, rate, shipping_fee)
+    return {"subtotal": totals.subtotal, "tax": totals.tax, "shipping_fee": totals.shipping_fee, "total": totals.total}
+
+
+@routes.route("POST", "/api/admin/invoices", access=Access.ADMIN, summary="A manual invoice", body=NEW_INVOICE)
+async def create_invoice(request: web.Request) -> web.Response:
+    body = await parse_body(request, NEW_INVOICE)
+    actor = current_user(request)
+    async with request.app[DATABASE].transaction() as cur:
+        tz, terms = await invoice_terms(cur)
+        totals = await _totals(cur, body["items"], body["shipping_fee"])
+        columns = [*CUSTOMER, "subtotal", "tax", "shipping_fee", "total", "status"]
+        values = {**{name: body.get(name) for name in CUSTOMER}, **totals, "status": body["status"]}
+        invoice = await cur.fetch_one(
+            f"INSERT INTO invoices (invoice_number, issue_date, due_date, {', '.join(columns)})"
+            f" VALUES ({NEW_INVOICE_NUMBER.format(today=STORE_TODAY)}, {STORE_TODAY}, {STORE_TODAY} + %(due)s,"
+            f" {', '.join(f'%({name})s' for name in columns)}) RETURNING *",
+            {**values, "tz": tz, "due": body.get("due_days", terms)},
+        )
+        assert invoice is not None
+        await _replace_lines(cur, invoice["id"], body["items"])
+        await _record(cur, actor, invoice, "Invoice Created")
+        return ok(await _with_items(cur, invoice))
+
+
+@routes.route("PUT", "/api/admin/invoices/{id}", access=Access.ADMIN, summary="Edit an invoice", body=EDIT)
+async def edit_invoice(request: web.Request) -> web.Response:
+    changes = await parse_body(request, EDIT, partial=True)
+    invoice_id = _id(request)
+    async with request.app[DATABASE].transaction() as cur:
+        invoice = await _locked(cur, invoice_id)
+        if invoice["status"] == "cancelled":
+            raise Conflict("A cancelled invoice cannot be edited")
+        if invoice["status"] == "paid" and ("items" in changes or "shipping_fee" in changes):
+            raise Conflict("A paid invoice's amounts cannot change")
+        values = {name: changes[name] for name in CUSTOMER if name in changes}
+        if "items" in changes or "shipping_fee" in changes:
+            lines = changes.get("items") or await cur.fetch_all(
+                "SELECT description, quantity, unit_price FROM invoice_items WHERE invoice_id = %s", (invoice_id,)
+            )
+            if "items" in changes:
+                await _replace_lines(cur, invoice_id, lines)
+            values.update(await _totals(cur, lines, changes.get("shipping_fee", invoice["shipping_fee"])))
+        if "status" in changes:
+            values["status"] = changes["status"]
+        if "amount_paid" in changes:
+            values["amount_paid"] = changes["amount_paid"]
+        updated = await _apply(cur, invoice, values)
+        await _record(cur, current_user(request), updated, "Invoice Updated", details=sorted(changes))
+        return ok(await _with_items(cur, updated))
+
+
+async def _locked(cur: Cursor, invoice_id: int) -> dict[str, Any]:
+    invoice = await cur.fetch_one("SELECT * FROM invoices WHERE id = %s FOR NO KEY UPDATE", (invoice_id,))
+    if invoice is None:
+        raise NotFound("Invoice not found")
+    return invoice
+
+
+async def _apply(cur: Cursor, invoice: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Write the changes, keeping payment status and amounts consistent (409 when they cannot be)."""
+    total = values.get("total", invoice["total"])
+    paid = values.get("amount_paid", invoice["amount_paid"])
+    status = values.get("status", invoice["status"])
+    if paid > total:
+        raise Conflict(f"A payment of {paid} exceeds the invoice total of {total}")
+    if status == "paid" and "amount_paid" not in values:
+        paid = values["amount_paid"] = total  # marking paid records the payment in full
+    if status == "paid" and paid != total:
+        raise Conflict("An invoice is paid only when the amount paid equals its total")
+    if paid == total and total > 0 and status not in ("paid", "cancelled"):
+        values["status"] = status = "paid"
+    if status != "paid" and invoice["status"] == "paid" and paid == total:
+        raise Conflict("A settled invoice stays paid; record a refund by lowering amount_paid")
+    if status == "cancelled" and paid > 0:
+        raise Conflict("An invoice with payments cannot be cancelled")
+    assignments = ", ".join(f"{name} = %({name})s" for name in values)
+    paid_date = (
+        "CASE WHEN %(status_)s = 'paid' THEN coalesce(paid_date, (now() AT TIME ZONE %(tz)s)::date) ELSE NULL END"
+    )
+    tz, _ = await invoice_terms(cur)
+    updated = await cur.fetch_one(
+        f"UPDATE invoices SET {assignments + ', ' if assignments else ''}paid_date = {paid_date}"
+        " WHERE id = %(id_)s RETURNING *",
+        {**values, "status_": status, "tz": tz, "id_": invoice["id"]},
+    )
+    assert updated is not None
+    return updated
+
+
+async def _record(
+    cur: Cursor, actor: Any, invoice: dict[str, Any], action: str, details: list[str] | None = None
+) -> None:
+    await record_activity(
+        cur,
+        type="admin",
+        action=action,
+        actor=actor,
+        entity_type="invoice",
+        entity_id=invoice["id"],
+        description=f"{invoice['invoice_number']}: {invoice['status']}, total {invoice['total']}",
+        details={"changed": details} if details else None,
+    )
+
+
+@routes.route("GET", "/api/admin/invoices/{id}", access=Access.ADMIN, summary="One invoice with its lines")
+async def get_invoice(request: web.Request) -> web.Response:
+    async with request.app[DATABASE].cursor() as cur:
+        invoice = await cur.fetch_one("SELECT * FROM invoices WHERE id = %s", (_id(request),))
+        if invoice is None:
+            raise NotFound("Invoice not found")
+        return ok(await _with_items(cur, invoice))
+
+
+@routes.route(
+    "POST",
+    "/api/admin/invoices/from-order/{orderId}",
+    access=Access.ADMIN,
+    summary="The order's invoice (created once; later calls return the same one)",
+    body=FROM_ORDER,
+)
+async def invoice_from_order(request: web.Request) -> web.Response:
+    body = await parse_body(request, FROM_ORDER) if request.body_exists else {}
+    order_id = _id(request, "orderId", "Order")
+    async with request.app[DATABASE].transaction() as cur:
+        order = await cur.fetch_one("SELECT status FROM orders WHERE id = %s FOR NO KEY UPDATE", (order_id,))
+        if order is None:
+            raise NotFound("Order not found")
+        if order["status"] == "cancelled":
+            raise Conflict("A cancelled order is not invoiced")
+        invoice, created = await invoice_for_order(cur, order_id, due_days=body.get("due_days"))
+        if created:
+            await _record(cur, current_user(request), invoice, "Invoice Created")
+    return ok(invoice)
+
+
+@routes.route(
+    "PUT",
+    "/api/admin/invoices/{id}/status",
+    access=Access.ADMIN,
+    summary="Set status or record a payment",
+    body=STATUS_CHANGE,
+)
+async def set_invoice_status(request: web.Request) -> web.Response:
+    change = await parse_body(request, STATUS_CHANGE)
+    async with request.app[DATABASE].transaction() as cur:
+        invoice = await _locked(cur, _id(request))
+        if invoice["status"] == "cancelled":
+            raise Conflict("A cancelled invoice cannot change status")
+        updated = await _apply(cur, invoice, {k: v for k, v in change.items() if v is not None})
+        await _record(cur, current_user(request), updated, "Invoice Status Changed")
+    return ok(updated)

@@ -1,0 +1,116 @@
+"""Inventory routes: adjustments through the ledger, the log, the stock view."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.shop.orders.conftest import Shop
+
+
+@pytest.fixture
+def shop(probe_database) -> Shop:
+    return Shop(probe_database)
+
+
+def adjustment(product: int, change: int, kind: str = "restock", **extra) -> dict:
+    return {"productId": product, "adjustmentType": kind, "quantityChange": change, "reason": "cycle count", **extra}
+
+
+async def test_adjustment_changes_stock_and_is_logged(make_client, admin, shop):
+    client = await make_client()
+    product = shop.product(stock=5)
+    response = await client.post("/api/admin/inventory/adjust", json=adjustment(product, 7), headers=admin.headers)
+    assert response.status == 200
+    row = (await response.json())["data"]
+    assert (row["quantity_before"], row["quantity_after"], row["adjusted_by_user_id"]) == (5, 12, str(admin.id))
+    assert shop.stock(product) == 12
+    log = await (
+        await client.get("/api/admin/inventory/adjustments", params={"productId": str(product)}, headers=admin.headers)
+    ).json()
+    assert [entry["quantity_change"] for entry in log["data"]] == [7]
+    assert (
+        shop.value(
+            "SELECT count(*) FROM activity_logs WHERE action = 'Inventory Adjusted' AND entity_id = %s", (str(product),)
+        )
+        == 1
+    )
+
+
+async def test_adjustment_never_takes_stock_below_zero(make_client, admin, shop):
+    client = await make_client()
+    product = shop.product(stock=3)
+    response = await client.post(
+        "/api/admin/inventory/adjust", json=adjustment(product, -5, "spoilage"), headers=admin.headers
+    )
+    assert response.status == 409
+    assert shop.stock(product) == 3
+
+
+async def test_concurrent_adjustments_lose_no_update(make_client, admin, shop):
+    client = await make_client(pool_max=8)
+    product = shop.product(stock=0)
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/admin/inventory/adjust", json=adjustment(product, 1), headers=admin.headers)
+            for _ in range(30)
+        )
+    )
+    assert all(r.status == 200 for r in responses)
+    assert shop.stock(product) == 30
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"adjustmentType": "restock", "quantityChange": -2, "reason": "x"},
+        {"adjustmentType": "spoilage", "quantityChange": 2, "reason": "x"},
+        {"adjustmentType": "correction", "quantityChange": 0, "reason": "x"},
+        {"adjustmentType": "sale", "quantityChange": -1, "reason": "x"},
+        {"adjustmentType": "restock", "quantityChange": 2, "reason": ""},
+        {"adjustmentType": "restock", "quantityChange": 2.5, "reason": "x"},
+    ],
+)
+async def test_invalid_adjustments_are_400_and_change_nothing(make_client, admin, shop, body):
+    client = await make_client()
+    product = shop.product(stock=5)
+    response = await client.post(
+        "/api/admin/inventory/adjust", json={"productId": product, **body}, headers=admin.headers
+    )
+    assert response.status == 400
+    assert shop.stock(product) == 5
+
+
+async def test_unknown_product_is_404(make_client, admin):
+    client = await make_client()
+    response = await client.post("/api/admin/inventory/adjust", json=adjustment(999_999_999, 1), headers=admin.headers)
+    assert response.status == 404
+
+
+async def test_inventory_view_pages_and_counts(make_client, admin, shop):
+    client = await make_client()
+    tag = uuid.uuid4().hex[:8]
+    for stock in (0, 3, 50):
+        shop.product(stock=stock, name=f"Lentils {tag} {stock}")
+    view = await (await client.get("/api/admin/inventory", params={"search": tag}, headers=admin.headers)).json()
+    data = view["data"]
+    assert [p["currentStock"] for p in data["products"]] == [0, 3, 50]
+    assert {"totalItems", "totalValue", "outOfStockCount", "lowStockCount"} <= set(data["stats"])
+    assert data["total"] == 3 and data["per_page"] == 100
+    low = await (
+        await client.get("/api/admin/inventory", params={"search": tag, "status": "low_stock"}, headers=admin.headers)
+    ).json()
+    assert [p["currentStock"] for p in low["data"]["products"]] == [3]
+
+
+async def test_inventory_routes_are_admin_only(make_client, customer):
+    client = await make_client()
+    for method, path in [
+        ("get", "/api/admin/inventory"),
+        ("get", "/api/admin/inventory/adjustments"),
+        ("post", "/api/admin/inventory/adjust"),
+    ]:
+        assert (await getattr(client, method)(path)).status == 401
+        assert (await getattr(client, method)(path, headers=customer.headers)).status == 403
