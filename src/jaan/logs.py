@@ -37,9 +37,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-TEXT_FORMAT = (
-    "%(asctime)s %(levelname)s [%(process_name)s pid=%(process)d rid=%(request_id)s] %(name)s: %(message)s"
-)
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process_name)s pid=%(process)d rid=%(request_id)s] %(name)s: %(message)s"
 
 
 def configure(level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None) -> None:

@@ -110,9 +110,7 @@ def openapi(app: web.Application, title: str = "Jaan Connect API", version: str 
             for p in re.findall(r"\{(\w+)\}", path)
         ]
         for name, field in (route.query or {}).items():
-            parameters.append(
-                {"name": name, "in": "query", "required": field.required, "schema": field.json_schema()}
-            )
+            parameters.append({"name": name, "in": "query", "required": field.required, "schema": field.json_schema()})
         if parameters:
             operation["parameters"] = parameters
         if route.body is not None:

@@ -61,9 +61,7 @@ class Settings:
     statement_timeout: float = _setting(
         60.0, "JAAN_STATEMENT_TIMEOUT", "seconds the database lets one SQL statement run"
     )
-    lock_timeout: float = _setting(
-        5.0, "JAAN_LOCK_TIMEOUT", "seconds a statement may wait for a row or table lock"
-    )
+    lock_timeout: float = _setting(5.0, "JAAN_LOCK_TIMEOUT", "seconds a statement may wait for a row or table lock")
     pool_recycle: float = _setting(
         30.0, "JAAN_POOL_RECYCLE", "seconds after which an idle pooled connection is replaced"
     )
@@ -95,9 +93,7 @@ class Settings:
         "also let the embedded PostgreSQL listen on this loopback TCP port (0: unix socket only)",
     )
     # -- the pre-fork supervisor (bin/serve) --------------------------------------------------
-    backlog: int = _setting(
-        2048, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept"
-    )
+    backlog: int = _setting(2048, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept")
     reuse_port: bool = _setting(
         False,
         "JAAN_REUSE_PORT",
@@ -172,18 +168,14 @@ class Settings:
     trusted_proxies: tuple[str, ...] = _setting(
         (), "JAAN_TRUSTED_PROXIES", "comma-separated proxy addresses whose X-Forwarded-For names the client"
     )
-    cookie_secure: bool = _setting(
-        False, "JAAN_COOKIE_SECURE", "mark the session cookie Secure (serve over HTTPS)"
-    )
+    cookie_secure: bool = _setting(False, "JAAN_COOKIE_SECURE", "mark the session cookie Secure (serve over HTTPS)")
     session_days: int = _setting(7, "JAAN_SESSION_DAYS", "days a session lasts from sign-in")
     password_cost: int = _setting(
         15,
         "JAAN_PASSWORD_COST",
         "scrypt cost as log2(N): 15 takes 32 MB and ~0.1 s per hash; each step doubles",
     )
-    password_min_length: int = _setting(
-        10, "JAAN_PASSWORD_MIN_LENGTH", "shortest password accepted at sign-up"
-    )
+    password_min_length: int = _setting(10, "JAAN_PASSWORD_MIN_LENGTH", "shortest password accepted at sign-up")
     signin_max_failures: int = _setting(
         5, "JAAN_SIGNIN_MAX_FAILURES", "failed sign-ins per account within the window before 429"
     )

@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="D",
         help="data directory of the embedded database (default: JAAN_DATA_DIR, else var/)",
     )
-    parser.add_argument(
-        "--list", action="store_true", help="show applied and pending migrations; change nothing"
-    )
+    parser.add_argument("--list", action="store_true", help="show applied and pending migrations; change nothing")
     # For tests: a directory of migration files other than the repository's.
     parser.add_argument("--migrations-dir", type=Path, default=MIGRATIONS_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

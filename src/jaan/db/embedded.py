@@ -38,9 +38,7 @@ class EmbeddedPostgresError(RuntimeError):
 
 def find_binaries() -> Path:
     """The directory holding initdb and postgres: the system's, else the pgserver wheel's."""
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
-    )
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
     on_path = shutil.which("postgres")
     if on_path:
         candidates.append(Path(on_path).parent)

@@ -69,9 +69,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path.name}: a migration file must be named NNNN_snake_case_name.sql")
         version = int(match["version"])
         if version in migrations:
-            raise MigrationError(
-                f"{path.name}: number {version:04d} is also used by {migrations[version].path.name}"
-            )
+            raise MigrationError(f"{path.name}: number {version:04d} is also used by {migrations[version].path.name}")
         data = path.read_bytes()
         migrations[version] = Migration(
             version=version,
@@ -83,9 +81,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     ordered = [migrations[version] for version in sorted(migrations)]
     for expected, migration in enumerate(ordered, start=1):
         if migration.version != expected:
-            raise MigrationError(
-                f"{migration.path.name}: expected number {expected:04d} next (no gaps allowed)"
-            )
+            raise MigrationError(f"{migration.path.name}: expected number {expected:04d} next (no gaps allowed)")
     return ordered
 
 

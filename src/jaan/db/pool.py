@@ -161,9 +161,7 @@ class Database:
         try:
             yield conn
         finally:
-            if not conn.closed and (
-                conn.raw.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE
-            ):
+            if not conn.closed and (conn.raw.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE):
                 conn.close()  # never hand the next request a connection mid-transaction
             self.pool.release(conn)
 

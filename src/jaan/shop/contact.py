@@ -155,9 +155,7 @@ async def change_status(request: web.Request) -> web.Response:
     return ok(row)
 
 
-@routes.route(
-    "DELETE", "/api/admin/contact-submissions/{id}", access=Access.ADMIN, summary="Delete a submission"
-)
+@routes.route("DELETE", "/api/admin/contact-submissions/{id}", access=Access.ADMIN, summary="Delete a submission")
 async def delete_submission(request: web.Request) -> web.Response:
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one(
@@ -167,9 +165,7 @@ async def delete_submission(request: web.Request) -> web.Response:
     return json_response({"success": True, "message": "Submission deleted successfully"})
 
 
-async def _audit(
-    cur: Cursor, request: web.Request, row: dict[str, Any] | None, action: str, what: str
-) -> None:
+async def _audit(cur: Cursor, request: web.Request, row: dict[str, Any] | None, action: str, what: str) -> None:
     if row is None:
         raise NotFound("Submission not found")
     await record_activity(

@@ -26,9 +26,7 @@ def typed_value(value: str, value_type: str) -> Any:
 
 async def read_settings(cur: Cursor, *keys: str) -> dict[str, Any]:
     """Typed values of the named settings (a missing key is simply absent)."""
-    rows = await cur.fetch_all(
-        "SELECT key, value, value_type FROM settings WHERE key = ANY(%s)", (list(keys),)
-    )
+    rows = await cur.fetch_all("SELECT key, value, value_type FROM settings WHERE key = ANY(%s)", (list(keys),))
     return {row["key"]: typed_value(row["value"], row["value_type"]) for row in rows}
 
 

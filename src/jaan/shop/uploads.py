@@ -69,9 +69,7 @@ async def _store(part: BodyPartReader, directory: Path) -> StoredFile:
     head = await part.read_chunk(CHUNK)
     kind = sniff(head)
     if kind is None:
-        raise UnsupportedMediaType(
-            f"{part.filename or 'file'}: only JPEG, PNG, WebP and GIF images can be uploaded"
-        )
+        raise UnsupportedMediaType(f"{part.filename or 'file'}: only JPEG, PNG, WebP and GIF images can be uploaded")
     content_type, extension = kind
     stored = StoredFile(f"{secrets.token_hex(16)}.{extension}", part.filename or "", content_type, 0)
     loop = asyncio.get_running_loop()

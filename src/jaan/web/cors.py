@@ -42,9 +42,7 @@ def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
         origin = request.headers.get(hdrs.ORIGIN)
         is_allowed = origin is not None and origin in allowed
         is_preflight = (
-            request.method == "OPTIONS"
-            and origin is not None
-            and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
+            request.method == "OPTIONS" and origin is not None and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
         )
         if is_preflight:
             if not is_allowed:

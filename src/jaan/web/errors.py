@@ -133,6 +133,4 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return failure(500, "Internal server error", request_id=request_id)
         if api_error.status >= 500:
             log.warning("%s %s: %s (%s)", request.method, request.path, api_error.message, type(exc).__name__)
-        return failure(
-            api_error.status, api_error.message, details=api_error.details, headers=api_error.headers
-        )
+        return failure(api_error.status, api_error.message, details=api_error.details, headers=api_error.headers)

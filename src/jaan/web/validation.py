@@ -53,9 +53,7 @@ class Field:
 
 
 class String(Field):
-    def __init__(
-        self, *, min_length: int = 0, max_length: int = 1000, pattern: str | None = None, **kw: Any
-    ) -> None:
+    def __init__(self, *, min_length: int = 0, max_length: int = 1000, pattern: str | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.min_length, self.max_length = min_length, max_length
         self.pattern = re.compile(pattern) if pattern else None
@@ -126,9 +124,7 @@ class Decimal_(Field):
 
     places: int | None = None
 
-    def __init__(
-        self, *, minimum: Decimal | int | None = 0, maximum: Decimal | int = 10**9, **kw: Any
-    ) -> None:
+    def __init__(self, *, minimum: Decimal | int | None = 0, maximum: Decimal | int = 10**9, **kw: Any) -> None:
         super().__init__(**kw)
         self.minimum = None if minimum is None else Decimal(minimum)
         self.maximum = Decimal(maximum)
@@ -339,9 +335,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def parse_body(
-    request: web.Request, schema: Mapping[str, Field], *, partial: bool = False
-) -> dict[str, Any]:
+async def parse_body(request: web.Request, schema: Mapping[str, Field], *, partial: bool = False) -> dict[str, Any]:
     return validate(schema, await read_json(request), partial=partial)
 
 
