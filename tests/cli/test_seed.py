@@ -16,7 +16,7 @@ from jaan.shop.catalogue.forms import upc_a_is_valid
 from tests.conftest import TEST_PASSWORD_COST
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ("--products", "300", "--customers", "20")
+SMALL = ("--products", "300", "--customers", "20", "--orders", "60", "--invoices", "20")
 
 
 def run_seed(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -99,3 +99,25 @@ def test_seeded_customers_sign_in_with_the_given_password(empty_database):
 def test_bad_options_are_refused(empty_database):
     assert run_seed(empty_database, "--products", "-1").returncode == 2
     assert run_seed(empty_database, "--categories", "999").returncode == 2
+
+
+def test_seeded_orders_agree_with_stock_the_ledger_and_invoices(empty_database):
+    result = run_seed(empty_database, "--products", "200", "--customers", "10", "--orders", "120", "--invoices", "40")
+    assert result.returncode == 0, result.stderr
+    assert "120 orders" in result.stdout and "40 invoices" in result.stdout
+    # Every product's counter is the sum of its ledger, and none went below zero.
+    assert query(
+        empty_database,
+        "SELECT count(*) FROM products p WHERE p.stock_quantity <> (SELECT coalesce(sum(quantity_change), 0)"
+        " FROM inventory_adjustments a WHERE a.product_id = p.id) OR p.stock_quantity < 0",
+    ) == [(0,)]
+    # Order totals add up from their lines; an invoice's total is its order's.
+    assert query(
+        empty_database,
+        "SELECT count(*) FROM orders o WHERE o.subtotal <> (SELECT sum(total_price) FROM order_items i"
+        " WHERE i.order_id = o.id)",
+    ) == [(0,)]
+    assert query(
+        empty_database, "SELECT count(*) FROM invoices v JOIN orders o ON o.id = v.order_id WHERE v.total <> o.total"
+    ) == [(0,)]
+    assert query(empty_database, "SELECT count(DISTINCT invoice_number) FROM invoices") == [(40,)]

@@ -27,6 +27,7 @@ from jaan.db.migrations import MigrationError, apply_migrations
 from jaan.settings import Settings
 from jaan.shop.accounts.passwords import hash_password_sync
 from jaan.shop.catalogue.demo import MAX_CATEGORIES, copy_rows, write_demo_catalogue
+from jaan.shop.orders.demo import write_demo_orders
 
 DEFAULT_SEED = 1
 FIRST_NAMES = (
@@ -131,6 +132,14 @@ def _customers(seeding: Seeding) -> str:
     return f"{count} customers customer1..{count}@example.com (password: {seeding.args.customer_password!r})"
 
 
+def _orders(seeding: Seeding) -> str:
+    made = write_demo_orders(seeding.cur, seeding.rng, orders=seeding.args.orders, invoices=seeding.args.invoices)
+    return (
+        f"{made.orders} orders with {made.lines} lines, {made.invoices} invoices,"
+        f" {made.ledger_rows} sale and return ledger rows"
+    )
+
+
 GENERATORS: tuple[Generator, ...] = (
     Generator(
         "catalogue",
@@ -144,6 +153,13 @@ GENERATORS: tuple[Generator, ...] = (
         "SELECT count(*) FROM users WHERE role <> 'admin'",
         "DELETE FROM users WHERE role <> 'admin'",  # admins (and their sessions) are kept
         _customers,
+    ),
+    Generator(
+        "orders",
+        "SELECT count(*) FROM orders",
+        "TRUNCATE invoice_items, invoices, order_items, orders, idempotency_keys RESTART IDENTITY CASCADE;"
+        " ALTER SEQUENCE invoice_number_seq RESTART",
+        _orders,
     ),
 )
 
@@ -190,6 +206,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S", help="random seed (default: %(default)s)")
     p.add_argument("--products", type=_count, default=5000, metavar="N", help="products (default: %(default)s)")
     p.add_argument("--customers", type=_count, default=200, metavar="N", help="customers (default: %(default)s)")
+    p.add_argument(
+        "--orders", type=_count, default=2000, metavar="N", help="orders, ~3 lines each (default: %(default)s)"
+    )
+    p.add_argument(
+        "--invoices", type=_count, default=800, metavar="N", help="invoices of shipped orders (default: %(default)s)"
+    )
     p.add_argument(
         "--categories",
         type=_count,
