@@ -1,28 +1,33 @@
-"""``bin/serve``: find the database, apply migrations, serve the API until told to stop."""
+"""``bin/serve``: the pre-fork supervisor (run) and the commands that steer a running one.
+
+``bin/serve [flags]`` finds the database, applies migrations, binds the socket and
+forks the workers; ``bin/serve status|reload|scale N|stop [--data-dir D]`` talk to
+that master through its control socket.  See the README's operator's guide.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
-import functools
+import json
 import logging
-import signal
+import os
+import resource
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import uvloop
-from aiohttp import web
-
 from jaan import logs
-from jaan.app import create_app
 from jaan.db.locate import database_dsn
 from jaan.db.migrations import apply_migrations
+from jaan.serving import budget as budgeting
+from jaan.serving import control, sockets
+from jaan.serving.status import format_table
 from jaan.settings import Settings, parse_value
-from jaan.web.access_log import AccessLogger
 
 log = logging.getLogger("jaan.serve")
+
+COMMANDS = ("status", "reload", "scale", "stop")
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -33,16 +38,21 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--" + spec.name.replace("_", "-"),
             dest=spec.name,
-            type=functools.partial(parse_value, spec),
+            type=_parser_of(spec),
             default=None,
             help=f"{spec.metadata['meaning']} [{spec.metadata['env']}]",
         )
 
 
+def _parser_of(spec: dataclasses.Field[Any]) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        return parse_value(spec, raw)
+
+    return parse
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {
-        spec.name: getattr(args, spec.name, None) for spec in dataclasses.fields(Settings)
-    }
+    overrides: dict[str, Any] = {spec.name: getattr(args, spec.name, None) for spec in dataclasses.fields(Settings)}
     return Settings.from_env(**overrides)
 
 
@@ -52,40 +62,137 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(settings: Settings, dsn: str) -> None:
-    app = create_app(settings, dsn)
-    runner = web.AppRunner(
-        app,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("jaan.access") if settings.access_log else None,
-        handle_signals=False,
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
-    await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(f"ready: 1 workers on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-    await stop.wait()
-    log.info("stopping: finishing in-flight requests")
-    await runner.cleanup()
+def parse_command(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bin/serve", description="steer a running bin/serve")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("status", "show the master and every worker"),
+        ("reload", "replace every worker, each after its successor is ready"),
+        ("scale", "change the number of workers"),
+        ("stop", "stop gracefully and wait"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--data-dir", type=_parser_of(_field("data_dir")), default=None)
+        if name == "status":
+            command.add_argument("--json", action="store_true", help="print the status as JSON")
+        if name == "scale":
+            command.add_argument("workers", type=int)
+    return parser.parse_args(argv)
+
+
+def _field(name: str) -> dataclasses.Field[Any]:
+    return next(spec for spec in dataclasses.fields(Settings) if spec.name == name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return steer(parse_command(argv))
     args = parse_args(argv)
     try:
         settings = settings_from_args(args)
+        workers = budgeting.resolve_workers(settings.workers)
     except ValueError as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
+    os.environ["JAAN_PROCESS_NAME"] = "master"
     logs.configure(settings.log_level, settings.log_json)
-    if settings.workers != "1":
-        log.warning("--workers %s: this build runs a single process", settings.workers)
-    with database_dsn(settings) as dsn:
-        for migration in apply_migrations(dsn):
-            log.info("applied migration %04d_%s", migration.version, migration.name)
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(settings, dsn))
-    return 0
+    try:
+        return run(settings, workers)
+    except (budgeting.BudgetError, control.AlreadyRunning) as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(settings: Settings, workers: int) -> int:
+    """The master: database and migrations, the listening socket, then the workers until stopped."""
+    # Heavy libraries load once here, so each fork starts serving sooner (no event loop or
+    # thread is created by importing them); the app itself is imported after the fork.
+    import aiohttp.web  # noqa: F401
+    import aiomonitor  # noqa: F401
+    import aiopg  # noqa: F401
+    import uvloop  # noqa: F401
+
+    from jaan.serving.master import Master
+
+    raise_open_files_limit()
+    cpus = budgeting.usable_cpus()
+    try:
+        listener = sockets.bind(settings)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        print(f"serve: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
+        return 1
+    controller = control.ControlServer(settings.run_dir)
+    try:
+        with database_dsn(settings, budgeting.embedded_max_connections(settings, workers, cpus)) as dsn:
+            for migration in apply_migrations(dsn):
+                log.info("applied migration %04d_%s", migration.version, migration.name)
+            plan = budgeting.plan_budget(settings, workers, budgeting.server_max_connections(dsn), cpus)
+            host, port = listener.getsockname()[:2]
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            return Master(settings, dsn, plan, listener, address, controller).run()
+    except Exception as exc:
+        if isinstance(exc, budgeting.BudgetError):
+            raise
+        log.debug("startup failed", exc_info=True)
+        print(f"serve: cannot start: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    finally:
+        controller.close()
+        listener.close()
+
+
+def raise_open_files_limit() -> None:
+    """Let the soft limit on open files reach the hard limit: thousands of connections per worker."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit from %d: %s", soft, exc)
+
+
+def steer(args: argparse.Namespace) -> int:
+    """``status``, ``reload``, ``scale`` and ``stop``: one request to the running master."""
+    settings = Settings.from_env(data_dir=args.data_dir)
+    run_dir = settings.run_dir
+    try:
+        if args.command == "status":
+            snap = control.call(run_dir, "status")
+            print(json.dumps(snap, indent=2) if args.json else format_table(snap))
+            return 0
+        if args.command == "scale":
+            answer = control.call(run_dir, "scale", workers=args.workers)
+            if not answer.get("ok"):
+                print(f"serve: {answer.get('error')}", file=sys.stderr)
+                return 1
+            print(f"scaling to {args.workers} workers")
+            return 0
+        if args.command == "reload":
+            return _reload(run_dir, settings)
+        answer = control.call(run_dir, "stop")
+        print(f"stopping master pid {answer.get('pid')}")
+        gone = control.wait_until_gone(run_dir, settings.graceful_timeout + 15)
+        print("stopped" if gone else "serve: the master has not exited yet")
+        return 0 if gone else 1
+    except control.NotRunning as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 1
+
+
+def _reload(run_dir: Any, settings: Settings) -> int:
+    import time
+
+    started = control.call(run_dir, "reload")["reload"]
+    deadline = time.monotonic() + settings.ready_timeout * 2 + settings.graceful_timeout + 30
+    while time.monotonic() < deadline:
+        state = control.call(run_dir, "status")["master"]["reload"]
+        if state["id"] != started["id"] or state["state"] != "running":
+            print(f"reload {state['state']}: {state['message']}")
+            return 0 if state["id"] == started["id"] and state["state"] == "done" else 1
+        time.sleep(0.1)
+    print("serve: the reload has not finished yet (see bin/serve status)", file=sys.stderr)
+    return 1
