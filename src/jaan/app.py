@@ -8,21 +8,27 @@ from aiohttp import web
 
 from jaan import routes
 from jaan.db.pool import Database, PoolConfig
-from jaan.periodic import periodic_jobs_ctx
+from jaan.periodic import PeriodicJob, periodic_jobs_ctx
 from jaan.settings import Settings
-from jaan.shop import api_docs, contact, health, store_settings, uploads
+from jaan.shop import activity_routes, api_docs, contact, customers, health, store_settings, suppliers, uploads, users
 from jaan.shop.accounts import routes as accounts_routes
 from jaan.shop.accounts.middleware import access_middleware
+from jaan.shop.accounts.session_cache import SESSION_CACHE, SessionCache
 from jaan.shop.catalogue import ROUTE_TABLES as CATALOGUE_ROUTES
+from jaan.shop.dashboard import routes as dashboard_routes
+from jaan.shop.freshness import change_listener
 from jaan.shop.inventory import routes as inventory_routes
 from jaan.shop.invoices import routes as invoice_routes
 from jaan.shop.orders import routes as order_routes
+from jaan.shop.orders.idempotency import expire_idempotency_keys
+from jaan.shop.purchasing import routes as purchasing_routes
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
 from jaan.web.cors import cors_middleware
 from jaan.web.errors import errors_middleware
 from jaan.web.limits import limits_middleware
 from jaan.web.request_id import request_id_middleware
+from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
 from jaan.web.timeout import timeout_middleware
 
 # Every shop area's routes, in the order the OpenAPI document lists them.
@@ -36,8 +42,22 @@ ROUTE_TABLES = [
     order_routes.routes,
     invoice_routes.routes,
     inventory_routes.routes,
+    suppliers.routes,
+    purchasing_routes.routes,
+    customers.routes,
+    users.routes,
+    dashboard_routes.routes,
+    activity_routes.routes,
     api_docs.routes,
 ]
+
+
+def housekeeping_jobs(settings: Settings) -> list[PeriodicJob]:
+    """Every periodic job of the service (each run by one process at a time)."""
+    return [
+        *accounts_routes.housekeeping_jobs(settings),
+        PeriodicJob("expire idempotency keys", 600.0, expire_idempotency_keys),
+    ]
 
 
 def pool_config(settings: Settings, dsn: str) -> PoolConfig:
@@ -83,7 +103,10 @@ def create_app(
     app[SETTINGS] = settings
     app[DATABASE] = Database(pool_config(settings, dsn))
     app.cleanup_ctx.append(_database_pool)
-    app.cleanup_ctx.append(periodic_jobs_ctx(accounts_routes.housekeeping_jobs(settings)))
+    app[RESPONSE_CACHE] = ResponseCache()
+    app[SESSION_CACHE] = SessionCache()
+    app.cleanup_ctx.append(change_listener)
+    app.cleanup_ctx.append(periodic_jobs_ctx(housekeeping_jobs(settings)))
     routes.install(app, ROUTE_TABLES if route_tables is None else route_tables)
     return app
 

@@ -25,20 +25,36 @@ Callback = Callable[[str], None]
 
 
 class Listener:
-    def __init__(self, dsn: str, callbacks: Mapping[str, Callback], *, retry_delay: float = 1.0) -> None:
+    """LISTEN on `callbacks`' channels; `on_state(True)` once listening, `on_state(False)` when not.
+
+    Whoever caches data invalidated by these channels must trust its cache only between the two:
+    notifications sent while the connection was down are lost.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        callbacks: Mapping[str, Callback],
+        *,
+        retry_delay: float = 1.0,
+        on_state: Callable[[bool], None] | None = None,
+    ) -> None:
         self._dsn = dsn
         self._callbacks = dict(callbacks)
         self._retry_delay = retry_delay
+        self._on_state = on_state or (lambda listening: None)
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
-    async def start(self) -> None:
-        """Start listening; returns once the first LISTEN is in place."""
+    async def start(self, ready_within: float = 5.0) -> None:
+        """Start listening; returns once the first LISTEN is in place, or after `ready_within`
+        seconds (then it keeps trying in the background)."""
         self._task = asyncio.create_task(self._run(), name="listener")
         waiter = asyncio.create_task(self.listening.wait())
-        done, _ = await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
+        done, _ = await asyncio.wait({self._task, waiter}, timeout=ready_within, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
             waiter.cancel()
+        if self._task in done:
             self._task.result()  # re-raise why it stopped
 
     async def stop(self) -> None:
@@ -47,13 +63,23 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._set_listening(False)
+
+    def _set_listening(self, listening: bool) -> None:
+        if listening == self.listening.is_set():
+            return
+        if listening:
+            self.listening.set()
+        else:
+            self.listening.clear()
+        self._on_state(listening)
 
     async def _run(self) -> None:
         while True:
             try:
                 await self._listen_once()
             except (psycopg2.Error, OSError) as exc:
-                self.listening.clear()
+                self._set_listening(False)
                 log.warning("listener connection lost (%s); reconnecting in %ss", exc, self._retry_delay)
                 await asyncio.sleep(self._retry_delay)
 
@@ -62,7 +88,7 @@ class Listener:
             async with conn.cursor() as cur:
                 for channel in self._callbacks:
                     await cur.execute(f'LISTEN "{channel}"')
-            self.listening.set()
+            self._set_listening(True)
             while True:
                 message = await conn.notifies.get()
                 callback = self._callbacks.get(message.channel)

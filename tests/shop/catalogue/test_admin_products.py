@@ -257,7 +257,7 @@ async def test_archiving_hides_the_product_but_keeps_its_sku_and_slug_taken(make
     assert response.status == 200 and await response.json() == {"success": True}
     assert (await client.get(f"/api/products/slug/{product['slug']}")).status == 404
     listed = await (await client.get("/api/products", params={"search": product["name"]})).json()
-    assert listed["total"] == 0
+    assert listed["data"]["total"] == 0
     assert (await client.delete(f"/api/admin/products/{product['id']}", headers=admin.headers)).status == 404
     assert (
         await client.put(f"/api/admin/products/{product['id']}", json={"price": 1}, headers=admin.headers)

@@ -13,7 +13,8 @@ from aiohttp.typedefs import Handler
 
 from jaan.routes import Access, route_of
 from jaan.shop.accounts.roles import may_access
-from jaan.shop.accounts.sessions import CurrentUser, user_for_token
+from jaan.shop.accounts.session_cache import SESSION_CACHE, cached_user_for_token
+from jaan.shop.accounts.sessions import CurrentUser
 from jaan.state import DATABASE
 from jaan.web.cors import SESSION_COOKIE
 from jaan.web.errors import Forbidden, Unauthorized
@@ -33,7 +34,8 @@ async def optional_user(request: web.Request) -> CurrentUser | None:
     """The signed-in user, or None; looked up once per request."""
     if _USER not in request:
         token = token_of(request)
-        request[_USER] = await user_for_token(request.app[DATABASE], token) if token else None
+        cache = request.app[SESSION_CACHE]
+        request[_USER] = await cached_user_for_token(request.app[DATABASE], cache, token) if token else None
     return request[_USER]
 
 

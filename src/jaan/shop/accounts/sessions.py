@@ -52,17 +52,17 @@ async def create_session(cur: Cursor, user_id: Any, lifetime: dt.timedelta = SES
     return {**row, "token": token}
 
 
-async def user_for_token(database: Database, token: str) -> CurrentUser | None:
-    """The user of a live session, or None for an unknown or expired token."""
+async def user_for_token(database: Database, token: str) -> tuple[CurrentUser, dt.datetime] | None:
+    """The user of a live session and when that session expires; None for an unknown or expired token."""
     row = await database.fetch_one(
-        f"SELECT s.id AS session_id, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
+        f"SELECT s.id AS session_id, s.expires_at, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.token_hash = %s AND s.expires_at > now()",
         (hash_token(token),),
     )
     if row is None:
         return None
-    session_id = row.pop("session_id")
-    return CurrentUser(row["id"], row["email"], row["full_name"], Role(row["role"]), row, session_id)
+    session_id, expires_at = row.pop("session_id"), row.pop("expires_at")
+    return CurrentUser(row["id"], row["email"], row["full_name"], Role(row["role"]), row, session_id), expires_at
 
 
 async def end_session(cur: Cursor, token: str) -> None:

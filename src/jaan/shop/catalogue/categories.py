@@ -9,9 +9,9 @@ from aiohttp import web
 from jaan.db.pool import Cursor
 from jaan.routes import Access, RouteTable
 from jaan.state import DATABASE
-from jaan.web.envelope import ok
+from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput
-from jaan.web.etag import with_etag
+from jaan.web.response_cache import RESPONSE_CACHE, cached_response
 
 routes = RouteTable("catalogue")
 
@@ -37,8 +37,13 @@ _BY_NAME_SQL = "SELECT id FROM categories WHERE name = %s"
 
 @routes.route("GET", "/api/categories", access=Access.PUBLIC, summary="Categories with their product counts")
 async def list_categories(request: web.Request) -> web.Response:
-    rows = await request.app[DATABASE].fetch_all(_LIST_SQL, {"placeholder": PLACEHOLDER_IMAGE})
-    return with_etag(request, ok(rows))
+    cache = request.app[RESPONSE_CACHE]
+    cached = cache.get("categories")
+    if cached is None:
+        rows = await request.app[DATABASE].fetch_all(_LIST_SQL, {"placeholder": PLACEHOLDER_IMAGE})
+        # Product counts change only when products are added or archived: a catalogue change.
+        cached = cache.put("categories", dumps({"success": True, "data": rows}), ())
+    return cached_response(request, cached)
 
 
 async def resolve_category(cur: Cursor, category_id: int | None, category_name: str | None) -> int | None:

@@ -14,11 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from jaan.db.pool import Cursor, Row
+from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
+from jaan.shop.freshness import IN_STOCK_LISTS, product_tag
 from jaan.state import DATABASE
-from jaan.web.envelope import ok
+from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput, NotFound
-from jaan.web.etag import with_etag
+from jaan.web.response_cache import RESPONSE_CACHE, cached_response
 from jaan.web.validation import Boolean, Choice, Integer, Money, Page, String, parse_query
 
 routes = RouteTable("catalogue")
@@ -84,7 +86,7 @@ class ProductFilter:
             params["category_id"] = self.category_id
         if self.search:
             clauses.append(_FILTERS["search"])
-            params["pattern"] = f"%{like_literal(self.search)}%"
+            params["pattern"] = f"%{escape_like(self.search)}%"
         if self.in_stock_only:
             clauses.append(_FILTERS["in_stock_only"])
         if self.min_price is not None:
@@ -96,29 +98,19 @@ class ProductFilter:
         return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def like_literal(term: str) -> str:
-    """`term` with LIKE's wildcards (and its escape character, backslash) matched literally."""
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def list_products(cur: Cursor, wanted: ProductFilter, page: Page) -> tuple[list[Row], int]:
     """One page of live products and the total matching `wanted`.
 
-    One statement gives both (``count(*) OVER ()``); only a page past the end, which has no
-    row to carry the total, costs a second (count) query.
+    Two statements on purpose: ``count(*) OVER ()`` would make the page query read and sort
+    every matching row (descriptions included) instead of stopping after one page of the index.
     """
     where, params = wanted.where()
     rows = await cur.fetch_all(
-        f"SELECT {PUBLIC_COLUMNS}, count(*) OVER () AS total_matching {_FROM}{where}"
-        f" ORDER BY {SORT_ORDERS[wanted.sort_by]} LIMIT %(limit)s OFFSET %(offset)s",
+        f"SELECT {PUBLIC_COLUMNS} {_FROM}{where} ORDER BY {SORT_ORDERS[wanted.sort_by]}"
+        " LIMIT %(limit)s OFFSET %(offset)s",
         {**params, "limit": page.per_page, "offset": page.offset},
     )
-    if rows:
-        total = int(rows[0]["total_matching"])
-    else:
-        total = int(await cur.fetch_value(f"SELECT count(*) {_FROM}{where}", params))
-    for row in rows:
-        del row["total_matching"]
+    total = int(await cur.fetch_value(f"SELECT count(*) FROM products p WHERE p.archived_at IS NULL{where}", params))
     return rows, total
 
 
@@ -169,15 +161,29 @@ async def get_products(request: web.Request) -> web.Response:
     low, high = query.get("min_price"), query.get("max_price")
     if low is not None and high is not None and low > high:
         raise InvalidInput("Invalid input", details={"max_price": "must be at least min_price"})
-    page = Page(query.pop("page"), query.pop("per_page"))
-    wanted = ProductFilter(**query)
-    async with request.app[DATABASE].cursor() as cur:
-        rows, total = await list_products(cur, wanted, page)
-    return with_etag(request, ok(**page.result([public_product(row) for row in rows], total)))
+    cache = request.app[RESPONSE_CACHE]
+    key = ("products", tuple(sorted(query.items())))
+    cached = cache.get(key)
+    if cached is None:
+        page = Page(query.pop("page"), query.pop("per_page"))
+        wanted = ProductFilter(**query)
+        async with request.app[DATABASE].cursor() as cur:
+            rows, total = await list_products(cur, wanted, page)
+        body = {"success": True, "data": page.result([public_product(row) for row in rows], total)}
+        tags = [product_tag(row["id"]) for row in rows]
+        if wanted.in_stock_only:
+            tags.append(IN_STOCK_LISTS)
+        cached = cache.put(key, dumps(body), tags)
+    return cached_response(request, cached)
 
 
 @routes.route("GET", "/api/products/slug/{slug}", access=Access.PUBLIC, summary="One live product by slug")
 async def get_product_by_slug(request: web.Request) -> web.Response:
-    async with request.app[DATABASE].cursor() as cur:
-        row = await product_by_slug(cur, request.match_info["slug"])
-    return with_etag(request, ok(public_product(row)))
+    cache = request.app[RESPONSE_CACHE]
+    key = ("product", request.match_info["slug"])
+    cached = cache.get(key)
+    if cached is None:
+        async with request.app[DATABASE].cursor() as cur:
+            row = await product_by_slug(cur, request.match_info["slug"])
+        cached = cache.put(key, dumps({"success": True, "data": public_product(row)}), [product_tag(row["id"])])
+    return cached_response(request, cached)

@@ -68,7 +68,7 @@ async def claim(cur: Cursor, user_id: Any, key: str, request: bytes) -> Replay |
 async def remember(cur: Cursor, user_id: Any, key: str, status: int, body: Any) -> None:
     await cur.execute(
         "UPDATE idempotency_keys SET response_status = %s, response_body = %s WHERE user_id = %s AND key = %s",
-        (status, dumps(body), user_id, key),
+        (status, dumps(body).decode(), user_id, key),
     )
 
 

@@ -1,0 +1,56 @@
+"""Keeping every worker's caches fresh: one LISTEN connection per worker, one callback per channel.
+
+The database announces changes itself (triggers of migrations/0008): a catalogue change empties
+the response cache, a stock change drops only the responses that show that product (and the
+in-stock-only lists when it crossed zero), a session or user change drops those sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from jaan.db.listen import Listener
+from jaan.shop.accounts.session_cache import SESSION_CACHE
+from jaan.state import DATABASE
+from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
+
+CATALOGUE_CHANNEL = "jaan_catalogue"
+STOCK_CHANNEL = "jaan_stock"
+SESSIONS_CHANNEL = "jaan_sessions"
+# Tags of cached responses: what each shows, so a change drops exactly those.
+IN_STOCK_LISTS = "in-stock-lists"
+
+
+def product_tag(product_id: object) -> str:
+    return f"product:{product_id}"
+
+
+def _stock_changed(cache: ResponseCache, payload: str) -> None:
+    product_id, _, crossed_zero = payload.partition(":")
+    cache.drop(product_tag(product_id))
+    if crossed_zero == "1":
+        cache.drop(IN_STOCK_LISTS)
+
+
+async def change_listener(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: listen for changes while the app runs; the caches are live only meanwhile."""
+    responses, sessions = app[RESPONSE_CACHE], app[SESSION_CACHE]
+
+    def on_state(listening: bool) -> None:
+        responses.set_live(listening)
+        sessions.set_live(listening)
+
+    listener = Listener(
+        app[DATABASE].config.dsn,
+        {
+            CATALOGUE_CHANNEL: lambda _: responses.clear(),
+            STOCK_CHANNEL: lambda payload: _stock_changed(responses, payload),
+            SESSIONS_CHANNEL: sessions.on_notification,
+        },
+        on_state=on_state,
+    )
+    await listener.start()
+    yield
+    await listener.stop()

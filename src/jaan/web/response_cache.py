@@ -1,0 +1,100 @@
+"""Encoded responses kept in the worker, dropped by tag when the data behind them changes.
+
+A body is encoded once and served from memory until a change notification (LISTEN/NOTIFY,
+see :mod:`jaan.shop.freshness`) drops every entry tagged with what changed.  The cache is
+used only while the worker is listening: when the LISTEN connection is down, notifications
+could be missed, so it is emptied and bypassed until the listener is back (never trusted alone).
+Entries are evicted least recently used first past a byte budget.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+from aiohttp import hdrs, web
+
+from jaan.web.etag import DEFAULT_MAX_AGE, etag_of, matches
+
+
+@dataclass(frozen=True)
+class Cached:
+    body: bytes
+    etag: str
+    tags: frozenset[str]
+
+
+class ResponseCache:
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.live = False  # set by the listener: True only while change notifications arrive
+        self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
+        self._keys_by_tag: dict[str, set[Hashable]] = {}
+        self._bytes = 0
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Cached | None:
+        entry = self._entries.get(key) if self.live else None
+        if entry is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key: Hashable, body: bytes, tags: Iterable[str]) -> Cached:
+        """Remember an encoded body (while live) and return it with its ETag."""
+        entry = Cached(body, etag_of(body), frozenset(tags))
+        if not self.live or len(body) > self.max_bytes // 8:
+            return entry
+        self._remove(key)
+        self._entries[key] = entry
+        self._bytes += len(body)
+        for tag in entry.tags:
+            self._keys_by_tag.setdefault(tag, set()).add(key)
+        while self._bytes > self.max_bytes:
+            self._remove(next(iter(self._entries)))
+        return entry
+
+    def drop(self, tag: str) -> None:
+        """Forget every entry tagged `tag`."""
+        for key in self._keys_by_tag.pop(tag, set()):
+            self._remove(key)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._keys_by_tag.clear()
+        self._bytes = 0
+
+    def set_live(self, live: bool) -> None:
+        """Called by the listener: (re)connected means anything may have changed meanwhile."""
+        self.clear()
+        self.live = live
+
+    def _remove(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._bytes -= len(entry.body)
+        for tag in entry.tags:
+            keys = self._keys_by_tag.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_by_tag[tag]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def cached_response(request: web.Request, entry: Cached, max_age: int = DEFAULT_MAX_AGE) -> web.Response:
+    """200 with the stored body, or 304 when the client holds it already."""
+    headers = {hdrs.ETAG: entry.etag, hdrs.CACHE_CONTROL: f"public, max-age={max_age}, must-revalidate"}
+    if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
+    if if_none_match and matches(if_none_match, entry.etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=entry.body, content_type="application/json", headers=headers)
+
+
+RESPONSE_CACHE: web.AppKey[ResponseCache] = web.AppKey("response_cache", ResponseCache)

@@ -1,0 +1,114 @@
+"""Every worker's caches follow the database within milliseconds (LISTEN/NOTIFY), and are not
+trusted while the worker cannot hear about changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import psycopg2
+
+from jaan.shop.accounts.session_cache import SESSION_CACHE
+from jaan.web.response_cache import RESPONSE_CACHE
+from tests.shop.orders.conftest import Shop
+
+
+async def eventually(check, within: float = 2.0) -> float:
+    """Seconds until `check()` (a coroutine function) is true; fails past `within`."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < within, "the change never became visible"
+        await asyncio.sleep(0.005)
+    return time.monotonic() - started
+
+
+async def test_a_write_through_one_worker_is_visible_in_another_within_milliseconds(make_client, admin, probe_database):
+    shop = Shop(probe_database)
+    product = shop.product(stock=10, name=f"Ghee {uuid.uuid4().hex[:8]}")
+    slug = shop.value("SELECT slug FROM products WHERE id = %s", (product,))
+    reader, writer = await make_client(), await make_client()  # two apps: two workers' caches
+    path = f"/api/products/slug/{slug}"
+    assert (await (await reader.get(path)).json())["data"]["price"] == 4.5  # now cached in the reader
+    response = await writer.put(f"/api/admin/products/{product}", json={"price": 5.25}, headers=admin.headers)
+    assert response.status == 200
+
+    async def reader_sees_it() -> bool:
+        return (await (await reader.get(path)).json())["data"]["price"] == 5.25
+
+    assert await eventually(reader_sees_it) < 0.5
+
+
+async def test_an_order_refreshes_only_the_stock_it_touched(make_client, customer, probe_database):
+    shop = Shop(probe_database)
+    sold, untouched = shop.product(stock=10), shop.product(stock=10)
+    client = await make_client()
+    slugs = {pid: shop.value("SELECT slug FROM products WHERE id = %s", (pid,)) for pid in (sold, untouched)}
+    for slug in slugs.values():
+        await client.get(f"/api/products/slug/{slug}")
+    cache = client.app[RESPONSE_CACHE]
+    assert cache.get(("product", slugs[sold])) and cache.get(("product", slugs[untouched]))
+    from tests.shop.orders.conftest import cart
+
+    assert (await client.post("/api/orders", json=cart((sold, 3)), headers=customer.headers)).status == 200
+
+    async def dropped() -> bool:
+        return cache.get(("product", slugs[sold])) is None
+
+    await eventually(dropped)
+    assert cache.get(("product", slugs[untouched])) is not None
+    stock = (await (await client.get(f"/api/products/slug/{slugs[sold]}")).json())["data"]["stock_quantity"]
+    assert stock == 7
+
+
+async def test_ending_a_session_is_seen_by_every_worker(make_client, customer, probe_database):
+    one, other = await make_client(), await make_client()
+    assert (await other.get("/api/auth/user", headers=customer.headers)).status == 200  # cached in `other`
+    assert len(other.app[SESSION_CACHE]) >= 1
+    with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM sessions WHERE user_id = %s", (customer.id,))
+    conn.close()
+
+    async def refused() -> bool:
+        return (await other.get("/api/auth/user", headers=customer.headers)).status == 401
+
+    assert await eventually(refused) < 0.5
+    assert (await one.get("/api/auth/user", headers=customer.headers)).status == 401
+
+
+async def test_a_role_change_is_seen_at_once(make_client, make_account, probe_database):
+    client = await make_client()
+    account = make_account("admin")
+    assert (await client.get("/api/admin/inventory", headers=account.headers)).status == 200
+    with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE users SET role = 'user' WHERE id = %s", (account.id,))
+    conn.close()
+
+    async def demoted() -> bool:
+        return (await client.get("/api/admin/inventory", headers=account.headers)).status == 403
+
+    await eventually(demoted)
+
+
+async def test_caches_are_bypassed_while_the_worker_cannot_listen(make_client, probe_database):
+    client = await make_client()
+    cache = client.app[RESPONSE_CACHE]
+    await client.get("/api/categories")
+    assert cache.get("categories") is not None
+    with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:  # cut the worker's LISTEN connection
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
+            " AND datname = current_database()"
+        )
+    conn.close()
+
+    async def bypassed() -> bool:
+        return not cache.live
+
+    await eventually(bypassed)
+    assert cache.get("categories") is None and len(cache) == 0
+
+    async def back() -> bool:
+        return cache.live
+
+    await eventually(back, within=5)  # the listener reconnects by itself
