@@ -9,8 +9,9 @@ Entries are evicted least recently used first past a byte budget.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
@@ -32,7 +33,42 @@ class ResponseCache:
         self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
         self._keys_by_tag: dict[str, set[Hashable]] = {}
         self._bytes = 0
+        self._building: dict[Hashable, asyncio.Future[Cached]] = {}
+        # Invalidations are numbered, so a build that raced one is served but not kept.
+        self._generation = self._cleared_at = 0
+        self._dropped_at: dict[str, int] = {}
         self.hits = self.misses = 0
+
+    async def fetch(self, key: Hashable, build: Callable[[], Awaitable[tuple[bytes, Iterable[str]]]]) -> Cached:
+        """The cached response for `key`, built once by `build` (body, tags) when missing.
+
+        Concurrent misses for one key wait for the first build instead of each querying the
+        database (a cold cache under load would otherwise flood the pool).
+        """
+        entry = self.get(key)
+        if entry is not None:
+            return entry
+        pending = self._building.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Cached] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        started = self._generation
+        try:
+            body, tags = await build()
+            tags = frozenset(tags)
+            if self._changed_since(started, tags):  # built from data that changed meanwhile
+                entry = Cached(body, etag_of(body), tags)
+            else:
+                entry = self.put(key, body, tags)
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the waiters (if any) get it, nobody else needs to
+            raise
+        finally:
+            del self._building[key]
 
     def get(self, key: Hashable) -> Cached | None:
         entry = self._entries.get(key) if self.live else None
@@ -44,7 +80,7 @@ class ResponseCache:
         return entry
 
     def put(self, key: Hashable, body: bytes, tags: Iterable[str]) -> Cached:
-        """Remember an encoded body (while live) and return it with its ETag."""
+        """Remember an encoded body (while live) and return it with its ETag (prefer :meth:`fetch`)."""
         entry = Cached(body, etag_of(body), frozenset(tags))
         if not self.live or len(body) > self.max_bytes // 8:
             return entry
@@ -59,13 +95,23 @@ class ResponseCache:
 
     def drop(self, tag: str) -> None:
         """Forget every entry tagged `tag`."""
+        self._generation += 1
+        self._dropped_at[tag] = self._generation
         for key in self._keys_by_tag.pop(tag, set()):
             self._remove(key)
 
     def clear(self) -> None:
+        self._generation += 1
+        self._cleared_at = self._generation
+        self._dropped_at.clear()
         self._entries.clear()
         self._keys_by_tag.clear()
         self._bytes = 0
+
+    def _changed_since(self, generation: int, tags: frozenset[str]) -> bool:
+        if self._cleared_at > generation:
+            return True
+        return any(self._dropped_at.get(tag, 0) > generation for tag in tags)
 
     def set_live(self, live: bool) -> None:
         """Called by the listener: (re)connected means anything may have changed meanwhile."""

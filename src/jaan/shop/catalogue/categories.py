@@ -37,13 +37,12 @@ _BY_NAME_SQL = "SELECT id FROM categories WHERE name = %s"
 
 @routes.route("GET", "/api/categories", access=Access.PUBLIC, summary="Categories with their product counts")
 async def list_categories(request: web.Request) -> web.Response:
-    cache = request.app[RESPONSE_CACHE]
-    cached = cache.get("categories")
-    if cached is None:
+    async def build() -> tuple[bytes, list[str]]:
         rows = await request.app[DATABASE].fetch_all(_LIST_SQL, {"placeholder": PLACEHOLDER_IMAGE})
         # Product counts change only when products are added or archived: a catalogue change.
-        cached = cache.put("categories", dumps({"success": True, "data": rows}), ())
-    return cached_response(request, cached)
+        return dumps({"success": True, "data": rows}), []
+
+    return cached_response(request, await request.app[RESPONSE_CACHE].fetch("categories", build))
 
 
 async def resolve_category(cur: Cursor, category_id: int | None, category_name: str | None) -> int | None:

@@ -161,10 +161,8 @@ async def get_products(request: web.Request) -> web.Response:
     low, high = query.get("min_price"), query.get("max_price")
     if low is not None and high is not None and low > high:
         raise InvalidInput("Invalid input", details={"max_price": "must be at least min_price"})
-    cache = request.app[RESPONSE_CACHE]
-    key = ("products", tuple(sorted(query.items())))
-    cached = cache.get(key)
-    if cached is None:
+
+    async def build() -> tuple[bytes, list[str]]:
         page = Page(query.pop("page"), query.pop("per_page"))
         wanted = ProductFilter(**query)
         async with request.app[DATABASE].cursor() as cur:
@@ -173,17 +171,19 @@ async def get_products(request: web.Request) -> web.Response:
         tags = [product_tag(row["id"]) for row in rows]
         if wanted.in_stock_only:
             tags.append(IN_STOCK_LISTS)
-        cached = cache.put(key, dumps(body), tags)
-    return cached_response(request, cached)
+        return dumps(body), tags
+
+    key = ("products", tuple(sorted(query.items())))
+    return cached_response(request, await request.app[RESPONSE_CACHE].fetch(key, build))
 
 
 @routes.route("GET", "/api/products/slug/{slug}", access=Access.PUBLIC, summary="One live product by slug")
 async def get_product_by_slug(request: web.Request) -> web.Response:
-    cache = request.app[RESPONSE_CACHE]
-    key = ("product", request.match_info["slug"])
-    cached = cache.get(key)
-    if cached is None:
+    slug = request.match_info["slug"]
+
+    async def build() -> tuple[bytes, list[str]]:
         async with request.app[DATABASE].cursor() as cur:
-            row = await product_by_slug(cur, request.match_info["slug"])
-        cached = cache.put(key, dumps({"success": True, "data": public_product(row)}), [product_tag(row["id"])])
-    return cached_response(request, cached)
+            row = await product_by_slug(cur, slug)
+        return dumps({"success": True, "data": public_product(row)}), [product_tag(row["id"])]
+
+    return cached_response(request, await request.app[RESPONSE_CACHE].fetch(("product", slug), build))

@@ -1,0 +1,69 @@
+"""The response cache: one build per key under concurrency, nothing stale kept, bounded in bytes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jaan.web.response_cache import ResponseCache
+
+
+@pytest.fixture
+def cache() -> ResponseCache:
+    cache = ResponseCache(max_bytes=1000)
+    cache.set_live(True)
+    return cache
+
+
+async def test_concurrent_misses_build_once(cache):
+    builds = 0
+
+    async def build():
+        nonlocal builds
+        builds += 1
+        await asyncio.sleep(0.05)
+        return b'{"n":1}', ["product:1"]
+
+    entries = await asyncio.gather(*(cache.fetch("k", build) for _ in range(50)))
+    assert builds == 1 and len({entry.etag for entry in entries}) == 1
+
+
+async def test_a_build_that_raced_an_invalidation_is_served_but_not_kept(cache):
+    async def build():
+        cache.drop("product:7")  # the notification arrives while the query runs
+        return b"old", ["product:7"]
+
+    entry = await cache.fetch("k", build)
+    assert entry.body == b"old" and cache.get("k") is None
+
+
+async def test_dropping_a_tag_drops_only_its_entries(cache):
+    cache.put("a", b"1", ["product:1"])
+    cache.put("b", b"2", ["product:2"])
+    cache.drop("product:1")
+    assert cache.get("a") is None and cache.get("b") is not None
+
+
+async def test_nothing_is_kept_or_served_while_not_live(cache):
+    cache.put("a", b"1", [])
+    cache.set_live(False)
+    assert cache.get("a") is None
+    cache.put("b", b"2", [])
+    cache.set_live(True)
+    assert cache.get("b") is None
+
+
+async def test_least_recently_used_entries_go_past_the_byte_budget(cache):
+    for n in range(20):
+        cache.put(n, b"x" * 100, [])
+    assert len(cache) == 10 and cache.get(0) is None and cache.get(19) is not None
+
+
+async def test_a_failed_build_reaches_every_waiter_and_caches_nothing(cache):
+    async def build():
+        await asyncio.sleep(0.01)
+        raise RuntimeError("database down")
+
+    results = await asyncio.gather(*(cache.fetch("k", build) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results) and cache.get("k") is None
