@@ -28,6 +28,7 @@ from jaan.settings import Settings
 from jaan.shop.accounts.passwords import hash_password_sync
 from jaan.shop.catalogue.demo import MAX_CATEGORIES, copy_rows, write_demo_catalogue
 from jaan.shop.orders.demo import write_demo_orders
+from jaan.shop.purchasing.demo import write_demo_purchasing
 
 DEFAULT_SEED = 1
 FIRST_NAMES = (
@@ -140,6 +141,14 @@ def _orders(seeding: Seeding) -> str:
     )
 
 
+def _purchasing(seeding: Seeding) -> str:
+    made = write_demo_purchasing(seeding.cur, seeding.rng, purchase_orders=seeding.args.purchase_orders)
+    return (
+        f"{made.suppliers} suppliers linked to {made.linked_products} products, {made.purchase_orders} purchase"
+        f" orders with {made.lines} lines, {made.ledger_rows} receipt ledger rows"
+    )
+
+
 GENERATORS: tuple[Generator, ...] = (
     Generator(
         "catalogue",
@@ -160,6 +169,15 @@ GENERATORS: tuple[Generator, ...] = (
         "TRUNCATE invoice_items, invoices, order_items, orders, idempotency_keys RESTART IDENTITY CASCADE;"
         " ALTER SEQUENCE invoice_number_seq RESTART",
         _orders,
+    ),
+    Generator(
+        "purchasing",
+        "SELECT count(*) FROM suppliers",
+        # Products stay (the catalogue's reset handles them); they only lose their supplier link.
+        "UPDATE products SET supplier_id = NULL WHERE supplier_id IS NOT NULL; DELETE FROM purchase_orders;"
+        " DELETE FROM suppliers; ALTER TABLE suppliers ALTER COLUMN id RESTART;"
+        " ALTER SEQUENCE purchase_order_number_seq RESTART",
+        _purchasing,
     ),
 )
 
@@ -211,6 +229,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--invoices", type=_count, default=800, metavar="N", help="invoices of shipped orders (default: %(default)s)"
+    )
+    p.add_argument(
+        "--purchase-orders",
+        type=_count,
+        default=60,
+        metavar="N",
+        help="purchase orders to the demo suppliers (default: %(default)s)",
     )
     p.add_argument(
         "--categories",

@@ -1,0 +1,125 @@
+"""Customers (#42–#43): registered users who are not admins, with what their orders add up to.
+
+Spend and order counts leave out cancelled orders (D-28).  The list pages through users first
+(newest first, an index) and aggregates each page's customers' orders through the orders' user
+index, so a page costs the same however many customers and orders there are; only a ``tier`` or
+``status`` filter, which depends on the aggregates, has to look at every customer matching the search.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from jaan.db.pool import Row
+from jaan.db.sql import escape_like
+from jaan.routes import Access, RouteTable
+from jaan.state import DATABASE
+from jaan.web.envelope import ok
+from jaan.web.errors import NotFound
+from jaan.web.validation import Choice, Field, Integer, String, Uuid, page_of, parse_query
+
+routes = RouteTable("customers")
+
+# Lifetime spend from which each tier starts (§5.9), highest first.
+TIERS: tuple[tuple[str, Decimal], ...] = (
+    ("Platinum", Decimal(5000)),
+    ("Gold", Decimal(2000)),
+    ("Silver", Decimal(500)),
+    ("Bronze", Decimal(0)),
+)
+ACTIVE_DAYS = 90  # a customer with an order in this many days is active
+_TIER_NAMES = tuple(name for name, _ in TIERS)
+LIST_QUERY: dict[str, Field] = {
+    "status": Choice(("all", "active", "inactive"), default="all"),
+    "tier": Choice(("all", *_TIER_NAMES, *(name.lower() for name in _TIER_NAMES)), default="all"),
+    "search": String(max_length=200, required=False),
+    "page": Integer(minimum=1, maximum=1_000_000, default=1),
+    "per_page": Integer(minimum=1, maximum=100, default=20),
+}
+
+# Each customer's orders, through orders_user_idx.
+_SPEND = """
+LEFT JOIN LATERAL (
+    SELECT count(*)::int AS total_orders, coalesce(sum(o.total), 0) AS total_spent,
+           max(o.created_at) AS last_order_date
+    FROM orders o WHERE o.user_id = u.id AND o.status <> 'cancelled'
+) spend ON true
+"""
+_ACTIVE = f"spend.last_order_date >= now() - interval '{ACTIVE_DAYS} days'"
+
+
+def tier_of(spent: Decimal) -> str:
+    return next(name for name, floor in TIERS if spent >= floor)
+
+
+def _shaped(row: Row) -> Row:
+    return {**row, "tier": tier_of(row["total_spent"]), "status": "active" if row.pop("active") else "inactive"}
+
+
+def _conditions(query: dict[str, Any]) -> tuple[list[str], list[Any], bool]:
+    """WHERE conditions and parameters, and whether they need the spend aggregates."""
+    conditions: list[str] = ["u.role <> 'admin'"]
+    params: list[Any] = []
+    if query.get("search"):
+        conditions.append("(u.email ILIKE %s OR u.full_name ILIKE %s)")
+        params += [f"%{escape_like(query['search'])}%"] * 2
+    needs_spend = False
+    if query["tier"] != "all":
+        index = _TIER_NAMES.index(query["tier"].capitalize())
+        conditions.append("spend.total_spent >= %s")
+        params.append(TIERS[index][1])
+        if index > 0:
+            conditions.append("spend.total_spent < %s")
+            params.append(TIERS[index - 1][1])
+        needs_spend = True
+    if query["status"] != "all":
+        conditions.append(_ACTIVE if query["status"] == "active" else f"NOT coalesce({_ACTIVE}, false)")
+        needs_spend = True
+    return conditions, params, needs_spend
+
+
+@routes.route("GET", "/api/admin/customers", access=Access.ADMIN, summary="Customers and their spend", query=LIST_QUERY)
+async def list_customers(request: web.Request) -> web.Response:
+    query = parse_query(request, LIST_QUERY)
+    page = page_of(request)
+    conditions, params, needs_spend = _conditions(query)
+    where = " AND ".join(conditions)
+    async with request.app[DATABASE].cursor() as cur:
+        rows = await cur.fetch_all(
+            "SELECT u.id, u.email, u.full_name, u.created_at, pr.phone, spend.total_orders, spend.total_spent,"
+            f" spend.last_order_date, coalesce({_ACTIVE}, false) AS active"
+            f" FROM users u {_SPEND} LEFT JOIN profiles pr ON pr.user_id = u.id"
+            f" WHERE {where} ORDER BY u.created_at DESC, u.id DESC LIMIT %s OFFSET %s",
+            (*params, page.per_page, page.offset),
+        )
+        total = await cur.fetch_value(
+            f"SELECT count(*) FROM users u {_SPEND if needs_spend else ''} WHERE {where}", params
+        )
+    return ok(page.result([_shaped(row) for row in rows], total))
+
+
+@routes.route("GET", "/api/admin/customers/{id}", access=Access.ADMIN, summary="One customer with recent orders")
+async def get_customer(request: web.Request) -> web.Response:
+    try:
+        customer_id = Uuid().parse(request.match_info["id"], True)
+    except ValueError:
+        raise NotFound("Customer not found") from None
+    async with request.app[DATABASE].cursor() as cur:
+        row = await cur.fetch_one(
+            "SELECT u.id, u.email, u.full_name, u.created_at, pr.phone, pr.avatar_url, spend.total_orders,"
+            f" spend.total_spent, spend.last_order_date, coalesce({_ACTIVE}, false) AS active"
+            f" FROM users u {_SPEND} LEFT JOIN profiles pr ON pr.user_id = u.id"
+            " WHERE u.id = %s AND u.role <> 'admin'",
+            (customer_id,),
+        )
+        if row is None:
+            raise NotFound("Customer not found")
+        orders = await cur.fetch_all(
+            "SELECT id, order_number, created_at, total, status FROM orders WHERE user_id = %s"
+            " ORDER BY created_at DESC, id DESC LIMIT 10",
+            (customer_id,),
+        )
+    return ok({**_shaped(row), "orders": orders})

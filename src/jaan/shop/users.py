@@ -1,0 +1,107 @@
+"""Users and roles (#33–#34): one role per user (D-23), changed with an audit trail.
+
+A role change ends every session of that user, so the new role (lower or higher) applies from the
+next sign-in, never through a token issued under the old one.  The last admin cannot be demoted:
+the check locks every admin row first (in id order, so two demotions never deadlock), so two
+admins demoting each other at the same moment cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from jaan.db.pool import Cursor, Row
+from jaan.db.sql import escape_like
+from jaan.routes import Access, RouteTable
+from jaan.shop.accounts.middleware import current_user
+from jaan.shop.accounts.roles import Role
+from jaan.shop.accounts.sessions import CurrentUser, end_all_sessions
+from jaan.shop.activity import record_activity
+from jaan.state import DATABASE
+from jaan.web.envelope import ok
+from jaan.web.errors import Conflict, NotFound
+from jaan.web.validation import Choice, Field, Integer, String, Uuid, page_of, parse_body, parse_query
+
+routes = RouteTable("users")
+
+LIST_QUERY: dict[str, Field] = {
+    "search": String(max_length=200, required=False),
+    "page": Integer(minimum=1, maximum=1_000_000, default=1),
+    "per_page": Integer(minimum=1, maximum=100, default=100),
+}
+ROLE_CHANGE: dict[str, Field] = {"role": Choice(tuple(role.value for role in Role))}
+_USER_SQL = "SELECT u.id, u.email, u.full_name, u.created_at, pr.phone, u.role FROM users u"
+_PROFILE = " LEFT JOIN profiles pr ON pr.user_id = u.id"
+
+
+@routes.route(
+    "GET",
+    "/api/admin/users",
+    access=Access.ADMIN,
+    summary="Users and their roles, newest first (data is a bare array; paging keys beside it)",
+    query=LIST_QUERY,
+)
+async def list_users(request: web.Request) -> web.Response:
+    query = parse_query(request, LIST_QUERY)
+    page = page_of(request, default_per_page=100)
+    where, params = "true", []
+    if query.get("search"):
+        where = "(u.email ILIKE %s OR u.full_name ILIKE %s)"
+        params = [f"%{escape_like(query['search'])}%"] * 2
+    async with request.app[DATABASE].cursor() as cur:
+        rows = await cur.fetch_all(
+            f"{_USER_SQL}{_PROFILE} WHERE {where} ORDER BY u.created_at DESC, u.id DESC LIMIT %s OFFSET %s",
+            (*params, page.per_page, page.offset),
+        )
+        total = await cur.fetch_value(f"SELECT count(*) FROM users u WHERE {where}", params)
+    paging = page.result(rows, total)
+    return ok(paging.pop("data"), **paging)
+
+
+async def change_role(cur: Cursor, user_id: Any, role: Role, actor: CurrentUser) -> Row:
+    """Give `user_id` `role`; 409 when that would leave the store without an admin."""
+    admins = [
+        row["id"] for row in await cur.fetch_all("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE")
+    ]
+    user = await cur.fetch_one(f"{_USER_SQL}{_PROFILE} WHERE u.id = %s FOR UPDATE OF u", (user_id,))
+    if user is None:
+        raise NotFound("User not found")
+    old = Role(user["role"])
+    if old is role:
+        return user
+    if old is Role.ADMIN and admins == [user["id"]]:
+        raise Conflict("This is the last admin; make another user an admin first")
+    await cur.execute("UPDATE users SET role = %s WHERE id = %s", (role.value, user_id))
+    await end_all_sessions(cur, user_id)
+    await record_activity(
+        cur,
+        type="security",
+        action="Role Changed",
+        severity="warning",
+        actor=actor,
+        entity_type="user",
+        entity_id=user_id,
+        description=f"{user['email']}: {old.value} → {role.value}",
+        details={"from": old.value, "to": role.value},
+    )
+    return {**user, "role": role.value}
+
+
+@routes.route(
+    "PUT",
+    "/api/admin/users/{id}/role",
+    access=Access.ADMIN,
+    summary="Change a user's role (ends that user's sessions)",
+    body=ROLE_CHANGE,
+)
+async def set_role(request: web.Request) -> web.Response:
+    body = await parse_body(request, ROLE_CHANGE)
+    try:
+        user_id = Uuid().parse(request.match_info["id"], True)
+    except ValueError:
+        raise NotFound("User not found") from None
+    async with request.app[DATABASE].transaction() as cur:
+        user = await change_role(cur, user_id, Role(body["role"]), current_user(request))
+    return ok(user)
