@@ -25,8 +25,11 @@ async def record_activity(
     severity: Severity = "info",
     ip_address: str | None = None,
 ) -> None:
-    """Write one activity row inside the transaction of the change it describes."""
-    await cur.execute(
+    """Write one activity row inside the transaction of the change it describes.
+
+    Queued to travel with the transaction's next statement (nothing reads its result).
+    """
+    cur.later(
         "INSERT INTO activity_logs (type, action, description, entity_type, entity_id, user_id,"
         " user_name, user_email, ip_address, details, severity)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",

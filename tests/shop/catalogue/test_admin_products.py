@@ -48,6 +48,7 @@ def activity(sql, entity_id, entity_type="product"):
 
 async def test_creating_a_product_returns_the_full_row(make_client, admin, make_category, sql):
     category = make_category()
+    [supplier] = sql("INSERT INTO suppliers (name) VALUES ('Punjab Mills') RETURNING id")
     product = await create(
         await make_client(),
         admin,
@@ -60,14 +61,14 @@ async def test_creating_a_product_returns_the_full_row(make_client, admin, make_
         upcCode=VALID_UPC,
         expiryDate="2027-01-31",
         isFeatured=True,
-        supplierId=7,
+        supplierId=supplier["id"],
     )
     assert product["slug"].startswith("basmati-rice-") and product["price"] == 12.5
     assert product["category_id"] == category["id"] and product["category_name"] == category["name"]
     assert product["stock_quantity"] == 40 and product["on_hand_quantity"] == 40
     assert product["stock_status"] == "in_stock" and product["margin_percentage"] == 20
     assert product["expiry_date"] == "2027-01-31" and product["images"] == ["/rice.png"]
-    assert product["is_featured"] is True and product["supplier_id"] == 7
+    assert product["is_featured"] is True and product["supplier_id"] == supplier["id"]
     assert product["created_at"].endswith("Z")
     assert ledger(sql, product["id"]) == [
         {

@@ -18,7 +18,7 @@ from jaan.shop.activity import record_activity
 from jaan.shop.inventory.ledger import Sale, sell_stock
 from jaan.shop.orders import idempotency
 from jaan.shop.orders.pricing import PricedLine, price
-from jaan.shop.store_settings import read_settings
+from jaan.shop.store_settings import typed_value
 from jaan.web.errors import InvalidInput
 
 
@@ -53,7 +53,7 @@ async def place_order(
         )
         body = {"success": True, "data": order}
         if key is not None:
-            await idempotency.remember(cur, customer.id, key, 200, body)
+            idempotency.remember(cur, customer.id, key, 200, body)
         # Last, so the product rows stay locked only for this statement and the commit.
         await sell_stock(
             cur,
@@ -71,11 +71,16 @@ async def _price_lines(cur: Cursor, items: list[dict[str, Any]]) -> tuple[list[P
     quantities: dict[int, int] = {}
     for item in items:
         quantities[item["product_id"]] = quantities.get(item["product_id"], 0) + item["quantity"]
+    # The store's settings ride on the same round trip as the prices.
     rows = await cur.fetch_all(
-        "SELECT id, name, sku, price FROM products WHERE id = ANY(%s) AND archived_at IS NULL",
+        "SELECT p.id, p.name, p.sku, p.price, s.settings FROM"
+        " (SELECT jsonb_object_agg(key, jsonb_build_array(value, value_type)) AS settings FROM settings"
+        "  WHERE key IN ('tax_rate', 'default_shipping_fee', 'free_shipping_threshold', 'allow_negative_stock')) s"
+        " LEFT JOIN products p ON p.id = ANY(%s) AND p.archived_at IS NULL",
         (list(quantities),),
     )
-    found = {row["id"]: row for row in rows}
+    store = {key: typed_value(value, value_type) for key, (value, value_type) in (rows[0]["settings"] or {}).items()}
+    found = {row["id"]: row for row in rows if row["id"] is not None}
     missing = [str(pid) for pid in quantities if pid not in found]
     if missing:
         raise InvalidInput("Invalid input", details={"items": f"not for sale: product {', '.join(missing)}"})
@@ -83,9 +88,6 @@ async def _price_lines(cur: Cursor, items: list[dict[str, Any]]) -> tuple[list[P
         PricedLine(pid, found[pid]["name"], found[pid]["sku"], quantity, found[pid]["price"])
         for pid, quantity in quantities.items()
     ]
-    store = await read_settings(
-        cur, "tax_rate", "default_shipping_fee", "free_shipping_threshold", "allow_negative_stock"
-    )
     store.setdefault("tax_rate", Decimal("0.08"))
     store.setdefault("default_shipping_fee", Decimal("10.00"))
     store.setdefault("free_shipping_threshold", Decimal("100.00"))

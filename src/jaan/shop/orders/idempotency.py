@@ -65,8 +65,9 @@ async def claim(cur: Cursor, user_id: Any, key: str, request: bytes) -> Replay |
     return Replay(earlier["response_status"], earlier["response_body"])
 
 
-async def remember(cur: Cursor, user_id: Any, key: str, status: int, body: Any) -> None:
-    await cur.execute(
+def remember(cur: Cursor, user_id: Any, key: str, status: int, body: Any) -> None:
+    """Store the answer for replays (queued: it travels with the transaction's next statement)."""
+    cur.later(
         "UPDATE idempotency_keys SET response_status = %s, response_body = %s WHERE user_id = %s AND key = %s",
         (status, dumps(body).decode(), user_id, key),
     )
