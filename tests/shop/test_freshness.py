@@ -112,3 +112,25 @@ async def test_caches_are_bypassed_while_the_worker_cannot_listen(make_client, p
         return cache.live
 
     await eventually(back, within=5)  # the listener reconnects by itself
+
+
+async def test_a_new_order_reaches_every_workers_cached_order_list(make_client, admin, customer, probe_database):
+    shop = Shop(probe_database)
+    from tests.shop.orders.conftest import cart
+
+    seller, reader = await make_client(), await make_client()
+
+    async def newest_order_id() -> int:
+        body = await (await reader.get("/api/orders", params={"per_page": "1"}, headers=admin.headers)).json()
+        return body["data"]["data"][0]["id"] if body["data"]["data"] else 0
+
+    await newest_order_id()  # cached in the reader now
+    placed = await seller.post("/api/orders", json=cart((shop.product(stock=3), 1)), headers=customer.headers)
+    order_id = (await placed.json())["data"]["order_id"]
+
+    async def listed() -> bool:
+        return await newest_order_id() == order_id
+
+    assert await eventually(listed) < 0.5
+    mine = await (await seller.get("/api/orders", headers=customer.headers)).json()  # the seller forgot at once
+    assert mine["data"]["data"][0]["id"] == order_id

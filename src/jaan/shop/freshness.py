@@ -2,7 +2,8 @@
 
 The database announces changes itself (triggers of migrations/0008): a catalogue change empties
 the response cache, a stock change drops only the responses that show that product (and the
-in-stock-only lists when it crossed zero), a session or user change drops those sessions.
+in-stock-only lists when it crossed zero), a write to orders, invoices or users drops the admin
+views built from them, a session or user change drops those sessions.
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
 CATALOGUE_CHANNEL = "jaan_catalogue"
 STOCK_CHANNEL = "jaan_stock"
 SESSIONS_CHANNEL = "jaan_sessions"
+TABLE_CHANNEL = "jaan_changed"
 # Tags of cached responses: what each shows, so a change drops exactly those.
 IN_STOCK_LISTS = "in-stock-lists"
 
 
 def product_tag(product_id: object) -> str:
     return f"product:{product_id}"
+
+
+def table_tag(table: str) -> str:
+    """Tag of a response built from `table` (orders, invoices, users): dropped on any write to it."""
+    return f"table:{table}"
 
 
 def _stock_changed(cache: ResponseCache, payload: str) -> None:
@@ -48,6 +55,7 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
             CATALOGUE_CHANNEL: lambda _: responses.clear(),
             STOCK_CHANNEL: lambda payload: _stock_changed(responses, payload),
             SESSIONS_CHANNEL: sessions.on_notification,
+            TABLE_CHANNEL: lambda table: responses.drop(table_tag(table)),
         },
         on_state=on_state,
     )

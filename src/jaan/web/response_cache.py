@@ -134,9 +134,16 @@ class ResponseCache:
         return len(self._entries)
 
 
-def cached_response(request: web.Request, entry: Cached, max_age: int = DEFAULT_MAX_AGE) -> web.Response:
-    """200 with the stored body, or 304 when the client holds it already."""
-    headers = {hdrs.ETAG: entry.etag, hdrs.CACHE_CONTROL: f"public, max-age={max_age}, must-revalidate"}
+def cached_response(
+    request: web.Request, entry: Cached, max_age: int = DEFAULT_MAX_AGE, *, private: bool = False
+) -> web.Response:
+    """200 with the stored body, or 304 when the client holds it already.
+
+    `private` responses (a signed-in user's data) may be kept by the browser but never by a shared
+    cache, and are revalidated on every use.
+    """
+    control = "private, no-cache" if private else f"public, max-age={max_age}, must-revalidate"
+    headers = {hdrs.ETAG: entry.etag, hdrs.CACHE_CONTROL: control}
     if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
     if if_none_match and matches(if_none_match, entry.etag):
         return web.Response(status=304, headers=headers)

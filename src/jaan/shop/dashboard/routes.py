@@ -11,9 +11,11 @@ from aiohttp import web
 from jaan.routes import Access, RouteTable
 from jaan.shop.dashboard import figures
 from jaan.shop.dashboard.figures import Period
+from jaan.shop.freshness import table_tag
 from jaan.state import DATABASE
-from jaan.web.envelope import money, ok
+from jaan.web.envelope import dumps, money, ok
 from jaan.web.errors import InvalidInput
+from jaan.web.response_cache import RESPONSE_CACHE, cached_response
 from jaan.web.validation import Date, Field, parse_query
 
 routes = RouteTable("dashboard")
@@ -58,7 +60,12 @@ _RECENT_ACTIVITY_SQL = (
 
 @routes.route("GET", "/api/admin/stats", access=Access.ADMIN, summary="Headline figures of the store")
 async def stats(request: web.Request) -> web.Response:
-    return ok(await request.app[DATABASE].fetch_one(_STATS_SQL))
+    async def build() -> tuple[bytes, list[str]]:
+        figures_now = await request.app[DATABASE].fetch_one(_STATS_SQL)
+        return dumps({"success": True, "data": figures_now}), [table_tag(t) for t in ("orders", "invoices", "users")]
+
+    # Kept until an order, invoice or user is written (a product change empties the whole cache).
+    return cached_response(request, await request.app[RESPONSE_CACHE].fetch("admin stats", build), private=True)
 
 
 @routes.route("GET", "/api/admin/dashboard-data", access=Access.ADMIN, summary="The dashboard page's figures")

@@ -8,12 +8,14 @@ from aiohttp import web
 
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
+from jaan.shop.freshness import table_tag
 from jaan.shop.orders import idempotency
 from jaan.shop.orders.checkout import place_order
 from jaan.shop.orders.status import STATUSES, change_order_status
 from jaan.state import DATABASE
-from jaan.web.envelope import json_response, ok
+from jaan.web.envelope import dumps, json_response, ok
 from jaan.web.errors import NotFound
+from jaan.web.response_cache import RESPONSE_CACHE, cached_response
 from jaan.web.validation import (
     Choice,
     Email,
@@ -69,6 +71,8 @@ async def create_order(request: web.Request) -> web.Response:
     cart = validate(CART, await read_json(request))
     key = idempotency.valid_key(request.headers.get(idempotency.HEADER))
     placed = await place_order(request.app[DATABASE], current_user(request), cart, key, request.remote)
+    # Other workers hear of it by NOTIFY; this one forgets at once, so the customer's next read sees it.
+    request.app[RESPONSE_CACHE].drop(table_tag("orders"))
     return json_response(placed.body, status=placed.status)
 
 
@@ -91,13 +95,25 @@ async def list_orders(request: web.Request) -> web.Response:
         conditions.append("status = %s")
         params.append(query["status"])
     where = " AND ".join(conditions) or "true"
-    database = request.app[DATABASE]
-    rows = await database.fetch_all(
-        f"SELECT * FROM orders WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-        (*params, page.per_page, page.offset),
-    )
-    total = await database.fetch_value(f"SELECT count(*) FROM orders WHERE {where}", params)
-    return ok(page.result(rows, total))
+
+    async def build() -> tuple[bytes, list[str]]:
+        # The count rides along as an uncorrelated subquery: evaluated once, one round trip.
+        rows = await request.app[DATABASE].fetch_all(
+            f"SELECT o.*, (SELECT count(*) FROM orders WHERE {where}) AS total_matching"
+            f" FROM orders o WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+            (*params, *params, page.per_page, page.offset),
+        )
+        total = (
+            rows[0].pop("total_matching")
+            if rows
+            else await request.app[DATABASE].fetch_value(f"SELECT count(*) FROM orders WHERE {where}", params)
+        )
+        for row in rows:
+            row.pop("total_matching", None)
+        return dumps({"success": True, "data": page.result(rows, total)}), [table_tag("orders")]
+
+    key = ("orders", "all" if user.is_admin else user.id, query["status"], page.page, page.per_page)
+    return cached_response(request, await request.app[RESPONSE_CACHE].fetch(key, build), private=True)
 
 
 def order_id_of(request: web.Request) -> int:
@@ -136,4 +152,5 @@ async def set_order_status(request: web.Request) -> web.Response:
         change.get("tracking_number"),
         current_user(request),
     )
+    request.app[RESPONSE_CACHE].drop(table_tag("orders"))
     return ok(order)
