@@ -79,7 +79,6 @@ class Cursor:
         if self._pending:
             await self.execute("SELECT 1")
 
-
     async def execute(self, sql: str, params: Params = None) -> None:
         if self._pending:
             statements = [*self._pending, self._raw.mogrify(sql, params)]

@@ -104,8 +104,15 @@ class ConnectionBudget:
 
     def for_workers(self, workers: int) -> ConnectionBudget:
         """The same total split across another worker count (``bin/serve scale``)."""
-        return split_budget(self.total, self.server_max, self.reserve, workers,
-                            self.listen_per_worker, self.pool_min_setting, self.pool_max_setting)
+        return split_budget(
+            self.total,
+            self.server_max,
+            self.reserve,
+            workers,
+            self.listen_per_worker,
+            self.pool_min_setting,
+            self.pool_max_setting,
+        )
 
     # The settings' own caps, kept so a re-split never exceeds what the operator asked for.
     pool_min_setting: int = 10
@@ -129,12 +136,20 @@ def plan_budget(settings: Settings, workers: int, server_max: int, cpus: int) ->
     """Split the budget across ``workers`` (plus the surge pool), within what the server allows."""
     available = server_max - settings.db_reserve - SUPERUSER_RESERVED
     total = min(wanted_budget(settings, workers, cpus), available)
-    return split_budget(total, server_max, settings.db_reserve, workers,
-                        settings.db_listen_connections, settings.pool_min, settings.pool_max)
+    return split_budget(
+        total,
+        server_max,
+        settings.db_reserve,
+        workers,
+        settings.db_listen_connections,
+        settings.pool_min,
+        settings.pool_max,
+    )
 
 
-def split_budget(total: int, server_max: int, reserve: int, workers: int, listen: int,
-                 pool_min: int, pool_max: int) -> ConnectionBudget:
+def split_budget(
+    total: int, server_max: int, reserve: int, workers: int, listen: int, pool_min: int, pool_max: int
+) -> ConnectionBudget:
     """Each of ``workers + 1`` pools gets an equal share of ``total`` after the LISTEN connections."""
     pools = workers + SURGE
     share = (total - pools * listen) // pools
@@ -148,9 +163,15 @@ def split_budget(total: int, server_max: int, reserve: int, workers: int, listen
         )
     share_max = min(pool_max, share)
     return ConnectionBudget(
-        total=total, server_max=server_max, reserve=reserve, workers=workers,
-        listen_per_worker=listen, pool_min=min(pool_min, share_max), pool_max=share_max,
-        pool_min_setting=pool_min, pool_max_setting=pool_max,
+        total=total,
+        server_max=server_max,
+        reserve=reserve,
+        workers=workers,
+        listen_per_worker=listen,
+        pool_min=min(pool_min, share_max),
+        pool_max=share_max,
+        pool_min_setting=pool_min,
+        pool_max_setting=pool_max,
     )
 
 

@@ -85,9 +85,7 @@ class ControlServer:
             answer = {"ok": False, "error": "bad request"}
         self._close(selector, client, answer if data or buffer else None)
 
-    def _close(
-        self, selector: selectors.BaseSelector, client: socket.socket, answer: dict[str, Any] | None
-    ) -> None:
+    def _close(self, selector: selectors.BaseSelector, client: socket.socket, answer: dict[str, Any] | None) -> None:
         selector.unregister(client)
         self.clients.pop(client, None)
         if answer is not None:

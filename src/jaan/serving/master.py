@@ -47,8 +47,15 @@ MAX_BACKOFF = 5.0
 
 
 class Master:
-    def __init__(self, settings: Settings, dsn: str, budget: ConnectionBudget, listener: socket.socket,
-                 address: str, control: ControlServer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dsn: str,
+        budget: ConnectionBudget,
+        listener: socket.socket,
+        address: str,
+        control: ControlServer,
+    ) -> None:
         self.settings = settings
         self.dsn = dsn
         self.budget = budget
@@ -153,8 +160,9 @@ class Master:
         """Graceful stop: stop accepting, let workers finish in-flight requests, then exit."""
         if self.stopping:
             return
-        log.info("%s: stopping %d workers (graceful timeout %.0fs)", why, len(self.workers),
-                 self.settings.graceful_timeout)
+        log.info(
+            "%s: stopping %d workers (graceful timeout %.0fs)", why, len(self.workers), self.settings.graceful_timeout
+        )
         notify("STOPPING=1")
         self.stopping = True
         self.exit_code = exit_code
@@ -204,8 +212,11 @@ class Master:
 
     def _serving(self) -> list[Worker]:
         """Workers that hold their slot: starting or ready, not told to go."""
-        return [w for w in self.workers.values() if w.state in (WorkerState.STARTING, WorkerState.READY)
-                and w is not self.replacements.successor]
+        return [
+            w
+            for w in self.workers.values()
+            if w.state in (WorkerState.STARTING, WorkerState.READY) and w is not self.replacements.successor
+        ]
 
     def _committed(self) -> int:
         return sum(w.spec.pool_max + self.budget.listen_per_worker for w in self.workers.values())
@@ -217,17 +228,23 @@ class Master:
         used = {w.parity for w in self.workers.values() if w.slot == slot}
         parity = 0 if 0 not in used else 1
         jitter = random.randint(0, self.settings.max_requests_jitter) if self.settings.max_requests else 0
-        ports = (MonitorPorts.for_slot(self.settings.monitor_port_base, slot, parity)
-                 if self.settings.monitor else None)
+        ports = MonitorPorts.for_slot(self.settings.monitor_port_base, slot, parity) if self.settings.monitor else None
         spec = WorkerSpec(
-            slot=slot, pool_min=self.budget.pool_min, pool_max=self.budget.pool_max,
+            slot=slot,
+            pool_min=self.budget.pool_min,
+            pool_max=self.budget.pool_max,
             heartbeat_interval=min(1.0, self.settings.timeout / 4),
             max_requests=self.settings.max_requests + jitter if self.settings.max_requests else 0,
             monitor_ports=ports,
         )
         read_end, write_end = os.pipe()
-        inherited = [self.wakeup_r, self.wakeup_w, read_end, *self.control.fds(),
-                     *(w.channel for w in self.workers.values())]
+        inherited = [
+            self.wakeup_r,
+            self.wakeup_w,
+            read_end,
+            *self.control.fds(),
+            *(w.channel for w in self.workers.values()),
+        ]
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the child never returns into the master's code
@@ -239,8 +256,9 @@ class Master:
                 os._exit(code)
         os.close(write_end)
         os.set_blocking(read_end, False)
-        worker = Worker(slot=slot, pid=pid, spec=spec, channel=read_end, parity=parity,
-                        replaces=replaces.pid if replaces else None)
+        worker = Worker(
+            slot=slot, pid=pid, spec=spec, channel=read_end, parity=parity, replaces=replaces.pid if replaces else None
+        )
         self.workers[pid] = worker
         self.selector.register(read_end, selectors.EVENT_READ, worker)
         self.slot_starts[slot] += 1
@@ -272,8 +290,7 @@ class Master:
             worker.stats = message
         elif kind == "fatal":
             worker.reason = str(message.get("reason", ""))
-        elif (kind == "recycle" and worker.state is WorkerState.READY
-              and not self.replacements.busy_with(worker.slot)):
+        elif kind == "recycle" and worker.state is WorkerState.READY and not self.replacements.busy_with(worker.slot):
             log.info("worker %d (pid %d) %s: recycling it", worker.slot, worker.pid, message.get("reason"))
             self.replacements.request(worker.slot, "max-requests")
 
@@ -325,16 +342,19 @@ class Master:
         self.failures += 1
         self.last_failure_at = time.monotonic()
         if self.failures > self.settings.max_restarts:
-            message = (f"giving up: workers failed to start {self.failures} times in a row "
-                       f"(--max-restarts {self.settings.max_restarts}); last: {reason}")
+            message = (
+                f"giving up: workers failed to start {self.failures} times in a row "
+                f"(--max-restarts {self.settings.max_restarts}); last: {reason}"
+            )
             log.critical(message)
             print(f"serve: {message}", file=sys.stderr, flush=True)
             self.begin_stop("crash loop", exit_code=1)
             return
         backoff = min(MAX_BACKOFF, 0.1 * 2 ** (self.failures - 1))
         self.next_spawn_at = time.monotonic() + backoff
-        log.warning("failed start %d of %d allowed; next try in %.1fs",
-                    self.failures, self.settings.max_restarts, backoff)
+        log.warning(
+            "failed start %d of %d allowed; next try in %.1fs", self.failures, self.settings.max_restarts, backoff
+        )
 
     def _kill_overdue(self) -> None:
         now = time.monotonic()
@@ -356,22 +376,38 @@ class Master:
             if worker.state is WorkerState.STARTING and worker.uptime > self.settings.ready_timeout:
                 self._not_ready(worker)
             elif worker.state is WorkerState.READY and now - worker.last_beat > self.settings.timeout:
-                log.error("worker %d (pid %d) sent no heartbeat for %.1fs: SIGABRT (stack dump follows), "
-                          "then SIGKILL", worker.slot, worker.pid, now - worker.last_beat)
+                log.error(
+                    "worker %d (pid %d) sent no heartbeat for %.1fs: SIGABRT (stack dump follows), then SIGKILL",
+                    worker.slot,
+                    worker.pid,
+                    now - worker.last_beat,
+                )
                 worker.state, worker.stop_deadline = WorkerState.KILLED, now + ABORT_GRACE
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGABRT)
                     os.kill(worker.pid, signal.SIGCONT)  # a stopped process must run to dump its stack
-            elif (worker.state is WorkerState.READY and self.settings.max_memory
-                  and not self.replacements.busy_with(worker.slot)):
+            elif (
+                worker.state is WorkerState.READY
+                and self.settings.max_memory
+                and not self.replacements.busy_with(worker.slot)
+            ):
                 rss = worker.rss_bytes()
                 if rss > self.settings.max_memory * 1024 * 1024:
-                    log.warning("worker %d (pid %d) uses %d MB, over --max-memory %d MB: recycling it",
-                                worker.slot, worker.pid, rss // 2**20, self.settings.max_memory)
+                    log.warning(
+                        "worker %d (pid %d) uses %d MB, over --max-memory %d MB: recycling it",
+                        worker.slot,
+                        worker.pid,
+                        rss // 2**20,
+                        self.settings.max_memory,
+                    )
                     self.replacements.request(worker.slot, "memory")
-            if (self.failures and worker.state is WorkerState.READY and worker.ready_at is not None
-                    and worker.started_at > self.last_failure_at
-                    and now - worker.ready_at > self.settings.min_uptime):
+            if (
+                self.failures
+                and worker.state is WorkerState.READY
+                and worker.ready_at is not None
+                and worker.started_at > self.last_failure_at
+                and now - worker.ready_at > self.settings.min_uptime
+            ):
                 self.failures = 0  # a worker started after the last failure has proved stable
 
     def _not_ready(self, worker: Worker) -> None:
@@ -385,8 +421,9 @@ class Master:
     # -- replacements ---------------------------------------------------------------------
 
     def _move_replacements(self) -> None:
-        self.replacements.advance(self._serving(), self.target, self._fits,
-                                  lambda slot, old: self.spawn(slot, replaces=old))
+        self.replacements.advance(
+            self._serving(), self.target, self._fits, lambda slot, old: self.spawn(slot, replaces=old)
+        )
 
     def _successor_ready(self, new: Worker) -> None:
         self.replacements.successor_ready()
@@ -408,8 +445,9 @@ class Master:
             self.spawn(slot)
         for worker in self._serving():
             if worker.slot > self.target:
-                log.info("worker %d (pid %d) is beyond the %d wanted: draining it", worker.slot, worker.pid,
-                         self.target)
+                log.info(
+                    "worker %d (pid %d) is beyond the %d wanted: draining it", worker.slot, worker.pid, self.target
+                )
                 self._retire(worker)
 
     def _announce_when_ready(self) -> None:

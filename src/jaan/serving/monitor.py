@@ -46,7 +46,11 @@ def start_monitor(
     _context = context
     try:
         return aiomonitor.start_monitor(
-            loop, host=HOST, port=ports.terminal, webui_port=ports.web, console_port=ports.console,
+            loop,
+            host=HOST,
+            port=ports.terminal,
+            webui_port=ports.web,
+            console_port=ports.console,
             console_enabled=context.settings.monitor_console,
             locals={"settings": context.settings, "database": context.database},
         )

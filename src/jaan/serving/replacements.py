@@ -44,8 +44,7 @@ class Replacements:
 
     def busy_with(self, slot: int) -> bool:
         """Whether the slot's worker is queued for replacement or being replaced."""
-        return (self.successor is not None and self.successor.slot == slot) or any(
-            r.slot == slot for r in self.queue)
+        return (self.successor is not None and self.successor.slot == slot) or any(r.slot == slot for r in self.queue)
 
     def request(self, slot: int, reason: str) -> None:
         if not self.busy_with(slot):
@@ -57,8 +56,7 @@ class Replacements:
         self.queue = collections.deque(r for r in self.queue if r.reason != "reload")
         self.queue.extend(Replacement(slot, "reload", now) for slot in slots)
         self.paused_until = 0.0
-        self.reload = {"id": self.reload["id"] + 1, "state": "running",
-                       "message": f"replacing {len(slots)} workers"}
+        self.reload = {"id": self.reload["id"] + 1, "state": "running", "message": f"replacing {len(slots)} workers"}
         log.info("reload: replacing %d workers one at a time", len(slots))
         reloading()
         return dict(self.reload)
@@ -67,17 +65,25 @@ class Replacements:
     def resizing(self) -> bool:
         """Workers are being shrunk to a smaller share of the budget (new slots must wait)."""
         return any(r.reason == "resize" for r in self.queue) or (
-            self.current is not None and self.current.reason == "resize")
+            self.current is not None and self.current.reason == "resize"
+        )
 
-    def advance(self, serving: list[Worker], target: int, fits: Callable[[], bool],
-                spawn: Callable[[int, Worker], Worker]) -> None:
+    def advance(
+        self, serving: list[Worker], target: int, fits: Callable[[], bool], spawn: Callable[[int, Worker], Worker]
+    ) -> None:
         """Start the next successor when none is starting, the budget has room and none failed lately."""
         if self.successor is not None or time.monotonic() < self.paused_until:
             return
         while self.queue:
             request = self.queue[0]
-            old = next((w for w in serving if w.slot == request.slot and w.state is WorkerState.READY
-                        and w.started_at <= request.requested_at), None)
+            old = next(
+                (
+                    w
+                    for w in serving
+                    if w.slot == request.slot and w.state is WorkerState.READY and w.started_at <= request.requested_at
+                ),
+                None,
+            )
             if old is None or request.slot > target:
                 self.queue.popleft()  # already replaced (it died meanwhile) or scaled away
                 continue

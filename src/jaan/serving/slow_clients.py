@@ -115,8 +115,7 @@ class ConnectionGuard:
                 conn.reject_late()
             elif self._body_too_slow(conn, now):
                 self.rejected += 1
-                log.info("closing a connection whose request body arrives slower than %d B/s",
-                         self.body_min_rate)
+                log.info("closing a connection whose request body arrives slower than %d B/s", self.body_min_rate)
                 conn.reject_late()
 
     def _body_too_slow(self, conn: GuardedRequestHandler, now: float) -> bool:

@@ -23,7 +23,8 @@ _BPF_RET_K = 0x06
 def bind(settings: Settings) -> socket.socket:
     """The listening socket every worker inherits (bound before any fork)."""
     family, kind, proto, _, address = socket.getaddrinfo(
-        settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if settings.reuse_port:

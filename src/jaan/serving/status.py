@@ -9,8 +9,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jaan.serving.master import Master
 
-COLUMNS = ("slot", "pid", "state", "uptime", "rss", "requests", "in_flight", "restarts",
-           "pool size/free/waiting", "monitor")
+COLUMNS = (
+    "slot",
+    "pid",
+    "state",
+    "uptime",
+    "rss",
+    "requests",
+    "in_flight",
+    "restarts",
+    "pool size/free/waiting",
+    "monitor",
+)
 
 
 def snapshot(master: Master) -> dict[str, Any]:
@@ -19,22 +29,28 @@ def snapshot(master: Master) -> dict[str, Any]:
     for worker in sorted(master.workers.values(), key=lambda w: (w.slot, w.started_at)):
         stats = worker.stats
         ports = worker.spec.monitor_ports
-        workers.append({
-            "slot": worker.slot,
-            "pid": worker.pid,
-            "state": worker.state.value,
-            "uptime": round(worker.uptime, 1),
-            "rss": worker.rss_bytes(),
-            "requests": stats.get("requests", 0),
-            "in_flight": stats.get("in_flight", 0),
-            "restarts": master.slot_starts[worker.slot] - 1,
-            "pool": stats.get("pool"),
-            "slow_clients_rejected": stats.get("rejected", 0),
-            "monitor": None if ports is None else {
-                "host": "127.0.0.1", "terminal": ports.terminal, "web": ports.web,
-                "console": ports.console if master.settings.monitor_console else None,
-            },
-        })
+        workers.append(
+            {
+                "slot": worker.slot,
+                "pid": worker.pid,
+                "state": worker.state.value,
+                "uptime": round(worker.uptime, 1),
+                "rss": worker.rss_bytes(),
+                "requests": stats.get("requests", 0),
+                "in_flight": stats.get("in_flight", 0),
+                "restarts": master.slot_starts[worker.slot] - 1,
+                "pool": stats.get("pool"),
+                "slow_clients_rejected": stats.get("rejected", 0),
+                "monitor": None
+                if ports is None
+                else {
+                    "host": "127.0.0.1",
+                    "terminal": ports.terminal,
+                    "web": ports.web,
+                    "console": ports.console if master.settings.monitor_console else None,
+                },
+            }
+        )
     return {
         "ok": True,
         "master": {
@@ -77,13 +93,20 @@ def format_table(snap: dict[str, Any]) -> str:
     for w in snap["workers"]:
         pool = w["pool"] or {}
         monitor = w["monitor"]
-        rows.append((
-            str(w["slot"]), str(w["pid"]), w["state"], _human_seconds(w["uptime"]), _human_bytes(w["rss"]),
-            str(w["requests"]), str(w["in_flight"]), str(w["restarts"]),
-            f"{pool.get('size', '-')}/{pool.get('free', '-')}/{pool.get('waiting', '-')}",
-            f"127.0.0.1:{monitor['terminal']} web:{monitor['web']}" if monitor else "off",
-        ))
+        rows.append(
+            (
+                str(w["slot"]),
+                str(w["pid"]),
+                w["state"],
+                _human_seconds(w["uptime"]),
+                _human_bytes(w["rss"]),
+                str(w["requests"]),
+                str(w["in_flight"]),
+                str(w["restarts"]),
+                f"{pool.get('size', '-')}/{pool.get('free', '-')}/{pool.get('waiting', '-')}",
+                f"127.0.0.1:{monitor['terminal']} web:{monitor['web']}" if monitor else "off",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines)

@@ -51,7 +51,11 @@ _RESET_SIGNALS = ("SIGHUP", "SIGTTIN", "SIGTTOU", "SIGCHLD", "SIGQUIT", "SIGUSR1
 
 
 def run_worker(
-    spec: WorkerSpec, settings: Settings, dsn: str, sock: socket.socket, channel: int,
+    spec: WorkerSpec,
+    settings: Settings,
+    dsn: str,
+    sock: socket.socket,
+    channel: int,
     inherited: Iterable[int],
 ) -> int:
     """Everything a freshly forked worker does; returns its exit code (the caller ``os._exit``s)."""
@@ -160,8 +164,13 @@ class Worker:
                 pool = self.database.stats() if self.database is not None else None
             except Exception:  # closed while draining
                 pool = None
-            self.send("beat", requests=self.tracker.served, in_flight=self.tracker.in_flight_count,
-                      pool=pool, rejected=self.guard.rejected)
+            self.send(
+                "beat",
+                requests=self.tracker.served,
+                in_flight=self.tracker.in_flight_count,
+                pool=pool,
+                rejected=self.guard.rejected,
+            )
             if self.spec.max_requests and self.tracker.served >= self.spec.max_requests and not self.stop.is_set():
                 # Asked again every beat: a successor that failed to start is retried later.
                 self.send("recycle", reason=f"served {self.tracker.served} requests")
@@ -182,8 +191,7 @@ class Worker:
         def some_idle_may_still_send() -> bool:
             # A kept-alive connection not yet answered with "Connection: close" may be sending a
             # request right now: closing it would reset that request.
-            return any(c.transport is not None and c.is_idle() and c not in told
-                       for c in self.guard.connections)
+            return any(c.transport is not None and c.is_idle() and c not in told for c in self.guard.connections)
 
         def busy_connections() -> int:
             return sum(1 for c in self.guard.connections if c.transport is not None and not c.is_idle())

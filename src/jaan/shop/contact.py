@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +14,7 @@ from jaan.shop.activity import record_activity
 from jaan.state import DATABASE
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import NotFound
-from jaan.web.validation import Choice, Email, Integer, Page, String, parse_body, parse_query
+from jaan.web.validation import Choice, Email, Integer, Page, String, parse_body, parse_query, uuid_from_path
 
 routes = RouteTable("contact")
 
@@ -116,13 +115,6 @@ async def inbox(request: web.Request) -> web.Response:
     return ok({**Page(query["page"], per_page).result(rows, total), "perPage": per_page})
 
 
-def submission_id(request: web.Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info["id"])
-    except ValueError:
-        raise NotFound("Submission not found") from None
-
-
 @routes.route("GET", "/api/admin/contact-submissions/{id}", access=Access.ADMIN, summary="One submission")
 async def read_submission(request: web.Request) -> web.Response:
     # The first view stamps read_at and moves it from new to read, and shows the stamped row.
@@ -130,7 +122,7 @@ async def read_submission(request: web.Request) -> web.Response:
         f"UPDATE contact_submissions SET read_at = coalesce(read_at, now()),"
         f" status = CASE WHEN status = 'new' THEN 'read' ELSE status END"
         f" WHERE id = %s RETURNING {COLUMNS}",
-        (submission_id(request),),
+        (uuid_from_path(request, "Submission not found"),),
     )
     if row is None:
         raise NotFound("Submission not found")
@@ -149,7 +141,7 @@ async def change_status(request: web.Request) -> web.Response:
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one(
             f"UPDATE contact_submissions SET status = %s WHERE id = %s RETURNING {COLUMNS}",
-            (change["status"], submission_id(request)),
+            (change["status"], uuid_from_path(request, "Submission not found")),
         )
         await _audit(cur, request, row, "Contact Submission Updated", f"status set to {change['status']}")
     return ok(row)
@@ -159,7 +151,8 @@ async def change_status(request: web.Request) -> web.Response:
 async def delete_submission(request: web.Request) -> web.Response:
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one(
-            f"DELETE FROM contact_submissions WHERE id = %s RETURNING {COLUMNS}", (submission_id(request),)
+            f"DELETE FROM contact_submissions WHERE id = %s RETURNING {COLUMNS}",
+            (uuid_from_path(request, "Submission not found"),),
         )
         await _audit(cur, request, row, "Contact Submission Deleted", "deleted")
     return json_response({"success": True, "message": "Submission deleted successfully"})

@@ -19,7 +19,7 @@ from jaan.routes import Access, RouteTable
 from jaan.state import DATABASE
 from jaan.web.envelope import ok
 from jaan.web.errors import NotFound
-from jaan.web.validation import Choice, Field, Integer, String, Uuid, page_of, parse_query
+from jaan.web.validation import Choice, Field, Integer, String, page_of, parse_query, uuid_from_path
 
 routes = RouteTable("customers")
 
@@ -103,10 +103,7 @@ async def list_customers(request: web.Request) -> web.Response:
 
 @routes.route("GET", "/api/admin/customers/{id}", access=Access.ADMIN, summary="One customer with recent orders")
 async def get_customer(request: web.Request) -> web.Response:
-    try:
-        customer_id = Uuid().parse(request.match_info["id"], True)
-    except ValueError:
-        raise NotFound("Customer not found") from None
+    customer_id = uuid_from_path(request, "Customer not found")
     async with request.app[DATABASE].cursor() as cur:
         row = await cur.fetch_one(
             "SELECT u.id, u.email, u.full_name, u.created_at, pr.phone, pr.avatar_url, spend.total_orders,"

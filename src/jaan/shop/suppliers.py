@@ -16,11 +16,22 @@ from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
-from jaan.shop.catalogue.forms import blank_as_null, id_from_path
+from jaan.shop.catalogue.forms import blank_as_null
 from jaan.state import DATABASE
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
-from jaan.web.validation import Boolean, Choice, Field, Integer, Money, String, parse_query, read_json, validate
+from jaan.web.validation import (
+    Boolean,
+    Choice,
+    Field,
+    Integer,
+    Money,
+    String,
+    id_from_path,
+    parse_query,
+    read_json,
+    validate,
+)
 
 routes = RouteTable("suppliers")
 

@@ -22,7 +22,7 @@ from jaan.shop.activity import record_activity
 from jaan.state import DATABASE
 from jaan.web.envelope import ok
 from jaan.web.errors import Conflict, NotFound
-from jaan.web.validation import Choice, Field, Integer, String, Uuid, page_of, parse_body, parse_query
+from jaan.web.validation import Choice, Field, Integer, String, page_of, parse_body, parse_query, uuid_from_path
 
 routes = RouteTable("users")
 
@@ -98,10 +98,7 @@ async def change_role(cur: Cursor, user_id: Any, role: Role, actor: CurrentUser)
 )
 async def set_role(request: web.Request) -> web.Response:
     body = await parse_body(request, ROLE_CHANGE)
-    try:
-        user_id = Uuid().parse(request.match_info["id"], True)
-    except ValueError:
-        raise NotFound("User not found") from None
+    user_id = uuid_from_path(request, "User not found")
     async with request.app[DATABASE].transaction() as cur:
         user = await change_role(cur, user_id, Role(body["role"]), current_user(request))
     return ok(user)

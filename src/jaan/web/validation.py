@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from jaan.web.errors import InvalidInput, UnsupportedMediaType
+from jaan.web.errors import InvalidInput, NotFound, UnsupportedMediaType
 
 _MISSING: Any = object()
 
@@ -373,3 +373,22 @@ def page_of(request: web.Request, default_per_page: int = 20) -> Page:
         },
     )
     return Page(values["page"], values["per_page"])
+
+
+_MAX_ID = 2**31 - 1
+
+
+def id_from_path(request: web.Request, not_found: str, name: str = "id") -> int:
+    """A whole-number id from the path; anything else names nothing, so 404 (never a 500)."""
+    text = request.match_info[name]
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= _MAX_ID):
+        raise NotFound(not_found)
+    return int(text)
+
+
+def uuid_from_path(request: web.Request, not_found: str, name: str = "id") -> uuid.UUID:
+    """A UUID from the path; anything else names nothing, so 404."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(not_found) from None

@@ -17,7 +17,7 @@ from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
 from jaan.shop.catalogue.categories import resolve_category
-from jaan.shop.catalogue.forms import Weight, blank_as_null, id_from_path, upc_a
+from jaan.shop.catalogue.forms import Weight, blank_as_null, upc_a
 from jaan.shop.catalogue.products import admin_product
 from jaan.shop.catalogue.slugs import free_slug
 from jaan.shop.inventory.ledger import change_stock
@@ -33,6 +33,7 @@ from jaan.web.validation import (
     ListOf,
     Money,
     String,
+    id_from_path,
     read_json,
     validate,
 )

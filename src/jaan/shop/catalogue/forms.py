@@ -1,16 +1,12 @@
-"""What the admin product and variant forms share: their quirks, UPC-A and ids in paths."""
+"""What the admin product and variant forms share: their quirks and UPC-A."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from aiohttp import web
-
-from jaan.web.errors import InvalidInput, NotFound
+from jaan.web.errors import InvalidInput
 from jaan.web.validation import Decimal_
-
-_MAX_ID = 2**31 - 1
 
 
 class Weight(Decimal_):
@@ -51,11 +47,3 @@ def upc_a(form: dict[str, Any], field: str) -> None:
     code = form.get(field)
     if code is not None and not upc_a_is_valid(code):
         raise InvalidInput("Invalid input", details={field: "is not a valid UPC-A code (check digit)"})
-
-
-def id_from_path(request: web.Request, not_found: str) -> int:
-    """The ``{id}`` of the path; one that is not a whole number names nothing, so 404."""
-    text = request.match_info["id"]
-    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= _MAX_ID):
-        raise NotFound(not_found)
-    return int(text)

@@ -17,11 +17,11 @@ from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
-from jaan.shop.catalogue.forms import Weight, blank_as_null, id_from_path, upc_a
+from jaan.shop.catalogue.forms import Weight, blank_as_null, upc_a
 from jaan.state import DATABASE
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
-from jaan.web.validation import Boolean, Field, Integer, Mapping_, Money, String, read_json, validate
+from jaan.web.validation import Boolean, Field, Integer, Mapping_, Money, String, id_from_path, read_json, validate
 
 routes = RouteTable("catalogue admin")
 

@@ -31,6 +31,7 @@ from jaan.web.validation import (
     Money,
     Object,
     String,
+    id_from_path,
     page_of,
     parse_body,
     parse_query,
@@ -86,13 +87,6 @@ EDIT = {
 }
 STATUS_CHANGE = {"status": Choice(STATUSES), "amount_paid": Money(maximum=1_000_000, required=False)}
 FROM_ORDER = {"due_days": Integer(minimum=0, maximum=365, required=False)}
-
-
-def _id(request: web.Request, name: str = "id", what: str = "Invoice") -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or int(raw) > 2**31 - 1:
-        raise NotFound(f"{what} not found")
-    return int(raw)
 
 
 async def _page(cur: Cursor, where: str, params: list[Any], request: web.Request) -> dict[str, Any]:
@@ -206,7 +200,7 @@ async def create_invoice(request: web.Request) -> web.Response:
 @routes.route("PUT", "/api/admin/invoices/{id}", access=Access.ADMIN, summary="Edit an invoice", body=EDIT)
 async def edit_invoice(request: web.Request) -> web.Response:
     changes = await parse_body(request, EDIT, partial=True)
-    invoice_id = _id(request)
+    invoice_id = id_from_path(request, "Invoice not found")
     async with request.app[DATABASE].transaction() as cur:
         invoice = await _locked(cur, invoice_id)
         if invoice["status"] == "cancelled":
@@ -286,7 +280,9 @@ async def _record(
 @routes.route("GET", "/api/admin/invoices/{id}", access=Access.ADMIN, summary="One invoice with its lines")
 async def get_invoice(request: web.Request) -> web.Response:
     async with request.app[DATABASE].cursor() as cur:
-        invoice = await cur.fetch_one("SELECT * FROM invoices WHERE id = %s", (_id(request),))
+        invoice = await cur.fetch_one(
+            "SELECT * FROM invoices WHERE id = %s", (id_from_path(request, "Invoice not found"),)
+        )
         if invoice is None:
             raise NotFound("Invoice not found")
         return ok(await _with_items(cur, invoice))
@@ -301,7 +297,7 @@ async def get_invoice(request: web.Request) -> web.Response:
 )
 async def invoice_from_order(request: web.Request) -> web.Response:
     body = await parse_body(request, FROM_ORDER) if request.body_exists else {}
-    order_id = _id(request, "orderId", "Order")
+    order_id = id_from_path(request, "Order not found", "orderId")
     async with request.app[DATABASE].transaction() as cur:
         order = await cur.fetch_one("SELECT status FROM orders WHERE id = %s FOR NO KEY UPDATE", (order_id,))
         if order is None:
@@ -324,7 +320,7 @@ async def invoice_from_order(request: web.Request) -> web.Response:
 async def set_invoice_status(request: web.Request) -> web.Response:
     change = await parse_body(request, STATUS_CHANGE)
     async with request.app[DATABASE].transaction() as cur:
-        invoice = await _locked(cur, _id(request))
+        invoice = await _locked(cur, id_from_path(request, "Invoice not found"))
         if invoice["status"] == "cancelled":
             raise Conflict("A cancelled invoice cannot change status")
         updated = await _apply(cur, invoice, {k: v for k, v in change.items() if v is not None})

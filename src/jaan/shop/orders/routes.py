@@ -23,6 +23,7 @@ from jaan.web.validation import (
     ListOf,
     Object,
     String,
+    id_from_path,
     page_of,
     parse_body,
     parse_query,
@@ -116,18 +117,11 @@ async def list_orders(request: web.Request) -> web.Response:
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch(key, build), private=True)
 
 
-def order_id_of(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or int(raw) > 2**31 - 1:
-        raise NotFound("Order not found")
-    return int(raw)
-
-
 @routes.route("GET", "/api/orders/{id}", access=Access.USER, summary="One order with its lines")
 async def get_order(request: web.Request) -> web.Response:
     user = current_user(request)
     database = request.app[DATABASE]
-    order = await database.fetch_one("SELECT * FROM orders WHERE id = %s", (order_id_of(request),))
+    order = await database.fetch_one("SELECT * FROM orders WHERE id = %s", (id_from_path(request, "Order not found"),))
     if order is None or (not user.is_admin and order["user_id"] != user.id):
         raise NotFound("Order not found")  # another customer's order does not exist for you
     items: list[dict[str, Any]] = await database.fetch_all(
@@ -147,7 +141,7 @@ async def set_order_status(request: web.Request) -> web.Response:
     change = await parse_body(request, STATUS_CHANGE)
     order = await change_order_status(
         request.app[DATABASE],
-        order_id_of(request),
+        id_from_path(request, "Order not found"),
         change["status"],
         change.get("tracking_number"),
         current_user(request),

@@ -8,7 +8,6 @@ from aiohttp import web
 
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
-from jaan.shop.catalogue.forms import id_from_path
 from jaan.shop.purchasing.lifecycle import change_status, receive_items
 from jaan.shop.purchasing.low_stock import low_stock_by_supplier
 from jaan.shop.purchasing.orders import (
@@ -30,6 +29,7 @@ from jaan.web.validation import (
     Money,
     Object,
     String,
+    id_from_path,
     page_of,
     parse_body,
     parse_query,
