@@ -5,23 +5,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test perf lint typecheck clean
+.PHONY: serve test perf clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,perf]'
 	touch $(STAMP)
+
+# wrk from apt when missing (refreshing the package lists only if the first try fails): the load
+# suite uses it, and the test suite runs that suite once on a tiny data set.
+WRK := command -v wrk >/dev/null || { \
+	sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	$$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; }
 
 serve: $(STAMP)
 	$(BIN)/python bin/serve $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bin/*
+	@$(WRK)
+	$(BIN)/ruff check src tests bin/* perf
 	$(BIN)/mypy
 	$(BIN)/pytest $(ARGS)
 
+# The load suite (perf/README.md).
 perf: $(STAMP)
+	@$(WRK)
 	$(BIN)/python perf/run $(ARGS)
 
 clean:

@@ -1,0 +1,215 @@
+"""The run's outputs: results.json (everything), report.md (the tables to read), chart.png."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from perf.scenarios import BY_NAME, TARGETS
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _met(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "–"}[met]
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 7's targets table, each with what was measured and whether it is met."""
+    rows = []
+    for target in TARGETS:
+        met, measured = target.check(results)
+        title = BY_NAME[target.scenario].title if target.scenario in BY_NAME else "memory (PSS, all processes)"
+        rows.append(
+            {
+                "scenario": target.scenario,
+                "title": title,
+                "target": target.wanted,
+                "original": target.original,
+                "measured": measured,
+                "met": met,
+            }
+        )
+    return rows
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    """Every figure of the run, for machines (and for comparing runs)."""
+    path.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def scenario_table(results: dict[str, Any]) -> list[str]:
+    """The per-scenario figures as Markdown rows (also pasted into perf/README.md)."""
+    lines = [
+        "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors c/r/w/t |"
+        " PSS MB (RSS) | DB conns | vs hello | vs pgbench |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for name, run in results["scenarios"].items():
+        if "error" in run:
+            lines.append(f"| {run['title']} | | failed: {run['error']} | | | | | | | | | |")
+            continue
+        errors = run["socket_errors"]
+        memory = run.get("memory", {})
+        db = run.get("db_connections", {})
+        lines.append(
+            f"| {run['title']} | {run['connections']:,} | {_num(run['ok_rps'])} | {_num(run['latency_ms']['p50'], 1)}"
+            f" | {_num(run['latency_ms']['p90'], 1)} | {_num(run['latency_ms']['p99'], 1)} | {run['non_2xx']:,}"
+            f" | {errors['connect']}/{errors['read']}/{errors['write']}/{errors['timeout']}"
+            f" | {_num(memory.get('total_pss_mb'))} ({_num(memory.get('total_rss_mb'))})"
+            f" | {db.get('peak', '–')} | {_ratio(run.get('vs_hello'))} | {_ratio(run.get('vs_pgbench'))} |"
+        )
+        del name
+    return lines
+
+
+def targets_table(results: dict[str, Any]) -> list[str]:
+    """Issue 7's targets with the measured figures, as Markdown rows."""
+    lines = ["| scenario | target | measured | the original | |", "|---|---|---|---|---|"]
+    for row in results["targets"]:
+        lines.append(
+            f"| {row['title']} | {row['target']} | {row['measured']} | {row['original']} | {_met(row['met'])} |"
+        )
+    return lines
+
+
+def write_markdown(results: dict[str, Any], path: Path) -> None:
+    """report.md: what was run, the scenarios with ratios, the ceilings, the targets, the checks."""
+    meta = results["meta"]
+    machine = meta["machine"]
+    lines = [
+        f"# Load run {meta['started']}",
+        "",
+        f"- commit `{meta['commit']}`{' (with uncommitted changes)' if meta.get('dirty') else ''}",
+        f"- machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gb']} GB, {machine['kernel']},"
+        f" load average before {machine['load_before']}, after {machine['load_after']}",
+        f"- service: `bin/serve --workers {meta['options']['workers']}` = {meta['workers']} workers;"
+        f" connection budget {meta['budget']['total']} ({meta['budget']['workers']} pools of max"
+        f" {meta['budget']['pool_max']}); data set " + " / ".join(f"{n:,} {k}" for k, n in meta["data_set"].items()),
+        f"- load: {meta['wrk']}, {meta['options']['threads']} threads, {meta['options']['duration']} s per scenario"
+        f" after {meta['options']['warmup']} s of warm-up, wrk timeout {meta['options']['timeout']} s;"
+        f" run took {meta['elapsed_s']:.0f} s{' (quick)' if meta['options']['quick'] else ''}",
+        "",
+        "## Scenarios",
+        "",
+        "req/s counts 2xx answers only; p50/p90/p99 are wrk's; PSS/RSS is the peak of master + workers at"
+        ' one instant; DB conns the peak of pg_stat_activity; "vs hello" divides by the bare aiohttp app at'
+        ' the same connections, "vs pgbench" by pgbench running the same SQL at the pools\' connections.',
+        "",
+        *scenario_table(results),
+        "",
+        "## Ceilings",
+        "",
+        "| ceiling | conns | req/s or tps | p50 ms | p90 ms | p99 ms | errors | PSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    ceilings = results["ceilings"]
+    for connections, run in ceilings.get("hello", {}).items():
+        if "error" in run:
+            lines.append(f"| bare aiohttp hello | {connections} | failed: {run['error']} | | | | | |")
+            continue
+        lines.append(
+            f"| bare aiohttp hello | {int(connections):,} | {_num(run['ok_rps'])} | {_num(run['latency_ms']['p50'], 1)}"
+            f" | {_num(run['latency_ms']['p90'], 1)} | {_num(run['latency_ms']['p99'], 1)}"
+            f" | {run['non_2xx'] + run['socket_errors_total']:,} (timeouts {run['socket_errors']['timeout']})"
+            f" | {_num(run.get('memory', {}).get('total_pss_mb'))} |"
+        )
+    for name, run in ceilings.get("pgbench", {}).items():
+        if "error" in run:
+            lines.append(f"| pgbench {name} | | failed: {run['error']} | | | | | |")
+            continue
+        lines.append(
+            f"| pgbench {name} SQL | {run['clients']} | {_num(run['tps'])} | {_num(run['latency_ms']['p50'], 2)}"
+            f" | {_num(run['latency_ms']['p90'], 2)} | {_num(run['latency_ms']['p99'], 2)} | {run['failed']} | |"
+        )
+    lines += ["", "## Targets (issue 7)", "", *targets_table(results), "", "## Checks", ""]
+    for name, run in results["scenarios"].items():
+        if "stock_exact" in run:
+            lines.append(
+                f"- {name}: {run['orders_created']:,} orders created ({_num(run['orders_per_s'])}/s),"
+                f" {run['units_sold']:,} units sold; stock exact: {'yes' if run['stock_exact'] else 'NO'}"
+                + (f" (wrong: {run['stock_wrong_products']})" if not run["stock_exact"] else "")
+            )
+        if run.get("statuses"):
+            counted = ", ".join(f"{code}: {count:,}" for code, count in sorted(run["statuses"].items()))
+            lines.append(f"- {name}: statuses {counted}")
+    timeline = results.get("timeline", {})
+    for name, samples in timeline.items():
+        answered = [s["ms"] for s in samples if s["ms"] is not None]
+        failed = len(samples) - len(answered)
+        if answered:
+            lines.append(
+                f"- latency over time, {name}: {len(samples)} probe requests, median {statistics.median(answered):,.0f}"
+                f" ms, max {max(answered):,.0f} ms, {failed} failed (see chart.png)"
+            )
+    lines += ["", "## Memory at peak, per process", ""]
+    for name, run in results["scenarios"].items():
+        processes = run.get("memory", {}).get("processes", [])
+        if processes:
+            each = ", ".join(f"{p['role']} {p['pss_mb']:.0f}/{p['rss_mb']:.0f}" for p in processes)
+            lines.append(f"- {name} (PSS/RSS MB): {each}")
+    if results.get("notes"):
+        lines += ["", "## Notes", "", *[f"- {note}" for note in results["notes"]]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_chart(results: dict[str, Any], path: Path) -> None:
+    """chart.png: requests/s and p99 per scenario (hello ceilings as lines), latency over time at 5,000."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {name: run for name, run in results["scenarios"].items() if "error" not in run}
+    names = list(runs)
+    figure, (rate_axis, p99_axis, time_axis) = plt.subplots(3, 1, figsize=(12, 13))
+    figure.suptitle(f"Jaan Connect API load run {results['meta']['started']} ({results['meta']['commit'][:10]})")
+
+    positions = range(len(names))
+    rate_axis.bar(positions, [runs[n]["ok_rps"] for n in names], color="#4477aa")
+    for connections, hello in results["ceilings"].get("hello", {}).items():
+        if "ok_rps" in hello:
+            rate_axis.axhline(hello["ok_rps"], linestyle="--", color="#cc6677", linewidth=1)
+            rate_axis.annotate(f"hello c={connections}", (len(names) - 0.5, hello["ok_rps"]), fontsize=8, ha="right")
+    rate_axis.set_xticks(list(positions), names, rotation=30, ha="right")
+    rate_axis.set_ylabel("requests/s (2xx)")
+    rate_axis.set_title("Throughput per scenario")
+
+    p99_axis.bar(positions, [max(runs[n]["latency_ms"]["p99"], 0.01) for n in names], color="#ddaa33")
+    p99_axis.set_yscale("log")
+    p99_axis.set_xticks(list(positions), names, rotation=30, ha="right")
+    p99_axis.set_ylabel("p99 latency, ms (log)")
+    p99_axis.set_title("p99 latency per scenario")
+
+    drawn = False
+    for (label, samples), color in zip(
+        results.get("timeline", {}).items(), ("#4477aa", "#cc6677", "#228833"), strict=False
+    ):
+        answered = [(s["t"], s["ms"]) for s in samples if s["ms"] is not None]
+        failed = [s["t"] for s in samples if s["ms"] is None]
+        if answered:
+            time_axis.scatter(*zip(*answered, strict=True), s=6, color=color, label=f"{label}: answered")
+            drawn = True
+        if failed:
+            # Drawn at the probe's 5-s timeout: where they gave up.
+            time_axis.scatter(failed, [5000.0] * len(failed), s=12, marker="x", color=color, label=f"{label}: failed")
+            drawn = True
+    time_axis.set_yscale("log")
+    time_axis.set_xlabel("seconds into the run")
+    time_axis.set_ylabel("latency, ms (log)")
+    time_axis.set_title("Latency over time at 5,000 connections (a light probe client alongside wrk)")
+    if drawn:
+        time_axis.legend(fontsize=8)
+    else:
+        time_axis.text(0.5, 0.5, "no 5,000-connection run", ha="center", transform=time_axis.transAxes)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)

@@ -1,0 +1,462 @@
+"""``perf/run``: seed a scratch database, serve it, load every scenario with wrk, measure the ceilings,
+and write results.json, report.md and chart.png under perf/results/<timestamp>/.
+
+Order of a run: bin/seed and bin/admin on a scratch data directory; bin/serve --workers W on a
+free port; sign-ins, slugs, search terms and stock through the API; each scenario (warm-up, then
+the measured wrk run with memory and database sampling alongside); pgbench on the same database;
+bin/serve stopped; the bare hello app at the same connection counts; the report. Every process
+started here is stopped on the way out, on failure and on Ctrl-C or SIGTERM too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from perf import pgbench, probes, report, wrk
+from perf.scenarios import HELLO_PATH, MANY_CONNECTIONS, Scenario, select
+from perf.service import (
+    FULL,
+    ROOT,
+    TINY,
+    Inputs,
+    Service,
+    ServiceError,
+    budget_of,
+    free_port,
+    start_server,
+    stock_check,
+    stock_snapshot,
+    stop_process,
+    wait_quiet,
+)
+from perf.service import prepare as prepare_inputs
+
+RESULTS = ROOT / "perf" / "results"
+
+
+def parser() -> argparse.ArgumentParser:
+    """perf/run's options."""
+    cpus = len(os.sched_getaffinity(0))
+    p = argparse.ArgumentParser(
+        prog="perf/run",
+        description="Load-test the service against its ceilings (issue 7); writes perf/results/<timestamp>/.",
+    )
+    p.add_argument("--quick", action="store_true", help="tiny data set and short runs: a ~1-minute smoke run")
+    p.add_argument("--workers", default="auto", help="bin/serve --workers, also the hello app's (default: auto)")
+    p.add_argument("--duration", type=float, help="seconds per measured run (default: 15; quick: 2)")
+    p.add_argument(
+        "--warmup", type=float, help="seconds of warm-up before each scenario, 0 for none (default: 3; quick: 1)"
+    )
+    p.add_argument(
+        "--connections", type=int, default=200, help="wrk connections, except the many-connection runs (default: 200)"
+    )
+    p.add_argument("--threads", type=int, default=cpus, help=f"wrk threads (default: the usable CPUs, {cpus})")
+    p.add_argument("--timeout", type=float, default=2.0, help="wrk's per-request timeout in seconds (default: 2)")
+    p.add_argument("--scenarios", default="all", help="comma-separated scenario names, or all (see perf/README.md)")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory (default: perf/results)")
+    p.add_argument("--customers", type=int, help="customers signed in for the order runs (default: 8; quick: 3)")
+    p.add_argument("--order-products", type=int, help="products the order runs buy (default: 200; quick: 20)")
+    p.add_argument(
+        "--pgbench-clients",
+        default="pools",
+        help="pgbench connections: pools (workers × pool max, what can run queries), budget (the whole"
+        " connection budget), or a number (default: pools)",
+    )
+    p.add_argument("--no-ceilings", action="store_true", help="skip the hello and pgbench ceilings")
+    p.add_argument("--keep-data", action="store_true", help="keep the scratch database after the run")
+    return p
+
+
+class Stopped(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C, so every process is stopped."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Stopped()
+
+
+def _say(message: str) -> None:
+    print(f"perf: {message}", file=sys.stderr, flush=True)
+
+
+def _raise_file_limit() -> int:
+    # 5,000 connections need as many descriptors in wrk and in the servers; children inherit this.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory_gb = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        memory_gb = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20, 1)
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "memory_gb": memory_gb,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_before": round(os.getloadavg()[0], 2),
+        "load_after": None,
+    }
+
+
+def commit() -> tuple[str, bool]:
+    """The commit measured and whether the tree has uncommitted changes (read-only git calls)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False
+    return head, bool(changes)
+
+
+class Run:
+    """One perf run: its options, its directory, its processes and the results gathered so far."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick = bool(args.quick)
+        self.duration = args.duration if args.duration is not None else (2.0 if self.quick else 15.0)
+        self.warmup = args.warmup if args.warmup is not None else (1.0 if self.quick else 3.0)
+        self.customers = args.customers or (3 if self.quick else 8)
+        self.order_products = args.order_products or (20 if self.quick else 200)
+        self.scenarios = select(args.scenarios)
+        self.started = dt.datetime.now(dt.UTC)
+        self.stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
+        self.dir: Path = args.out.resolve() / self.stamp
+        self.service = Service(self.dir / "data", self.dir / "logs")
+        self.hello: subprocess.Popen[bytes] | None = None
+        self.inputs: Inputs | None = None
+        head, dirty = commit()
+        self.results: dict[str, Any] = {
+            "meta": {
+                "started": self.started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "commit": head,
+                "dirty": dirty,
+                "machine": machine(),
+                "options": {
+                    "quick": self.quick,
+                    "workers": args.workers,
+                    "duration": self.duration,
+                    "warmup": self.warmup,
+                    "connections": args.connections,
+                    "threads": args.threads,
+                    "timeout": args.timeout,
+                    "scenarios": [s.name for s in self.scenarios],
+                },
+                "data_set": dict((TINY if self.quick else FULL).__dict__),
+            },
+            "scenarios": {},
+            "ceilings": {"hello": {}, "pgbench": {}},
+            "timeline": {},
+            "notes": [],
+        }
+
+    # -- the steps ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Seed, create the admin, serve, and gather sessions, slugs, terms and stock."""
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        data = TINY if self.quick else FULL
+        _say(f"seeding {data} into {self.service.data_dir}")
+        self.service.seed(data)
+        self.service.create_admin()
+        _say(f"starting bin/serve --workers {self.args.workers}")
+        self.service.start(self.args.workers)
+        status = self.service.status()
+        meta = self.results["meta"]
+        meta["workers"] = int(status["master"]["workers_wanted"])
+        meta["master_pid"] = int(status["master"]["pid"])
+        meta["budget"] = budget_of(status)
+        meta["budget"]["text"] = status["master"]["budget"]
+        meta["wrk"] = wrk.wrk_version()
+        _say(f"ready on {self.service.url}: {status['master']['budget']}")
+        stock = 1_000_000
+        self.inputs = prepare_inputs(self.service.url, self.customers, self.order_products, stock)
+        self.results["notes"].append(
+            f"stock: {stock:,} units added to each of the {len(self.inputs.order_product_ids)} products the order"
+            " runs buy, through POST /api/admin/inventory/adjust (restock)"
+        )
+        inputs_dir = self.dir / "inputs"
+        inputs_dir.mkdir(exist_ok=True)
+        for name, lines in (
+            ("search", self.inputs.search_paths),
+            ("slugs", self.inputs.slug_paths),
+            ("browse", self.inputs.browse_paths),
+        ):
+            (inputs_dir / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        meta["inputs"] = {
+            "search_terms": len(self.inputs.search_paths),
+            "slugs": len(self.inputs.slug_paths),
+            "customers_signed_in": len(self.inputs.customer_tokens),
+        }
+
+    def _wrk_spec(self, scenario: Scenario, duration: float) -> wrk.WrkRun:
+        assert self.inputs is not None
+        inputs = self.dir / "inputs"
+        env: dict[str, str] = {}
+        if scenario.inputs == "search":
+            env["PATHS"] = str(inputs / "search.txt")
+        elif scenario.inputs == "slugs":
+            env["PATHS"] = str(inputs / "slugs.txt")
+        if scenario.inputs in ("orders", "mixed"):
+            env["TOKENS"] = ",".join(self.inputs.customer_tokens)
+            env["PRODUCT_IDS"] = ",".join(map(str, self.inputs.order_product_ids))
+        if scenario.inputs == "mixed":
+            env["BROWSE"] = str(inputs / "browse.txt")
+            env["PRODUCTS"] = str(inputs / "slugs.txt")
+            env["ADMIN_TOKEN"] = self.inputs.admin_token
+        headers = {"Authorization": f"Bearer {self.inputs.admin_token}"} if scenario.admin else {}
+        return wrk.WrkRun(
+            url=self.service.url + scenario.path,
+            connections=scenario.concurrency(self.args.connections),
+            duration=duration,
+            threads=self.args.threads,
+            script=scenario.script,
+            headers=headers,
+            env=env,
+            count_status=scenario.count_status,
+            timeout=self.args.timeout,
+        )
+
+    def scenario(self, scenario: Scenario) -> dict[str, Any]:
+        """Warm up, then measure one scenario with memory, connections (and latency over time) sampled."""
+        dsn = self.service.cluster.dsn
+        if self.warmup >= 1:
+            wrk.run(self._wrk_spec(scenario, self.warmup))
+        before = None
+        if scenario.creates_orders:
+            assert self.inputs is not None
+            self.service.wait_idle()
+            wait_quiet(dsn)
+            before = stock_snapshot(dsn, self.inputs.order_product_ids)
+        master = self.results["meta"]["master_pid"]
+        sampled: dict[str, Any] = {}
+        timeline = probes.Timeline(self.service.url + scenario.path) if scenario.timeline else None
+        with probes.sampling(probes.ServerProcesses(master, prefix="jaan:"), dsn, sampled):
+            if timeline:
+                timeline.start()
+            try:
+                result = wrk.run(self._wrk_spec(scenario, self.duration))
+            finally:
+                if timeline:
+                    self.results["timeline"][scenario.name] = timeline.stop()
+        result = {"title": scenario.title, **result, **sampled}
+        if before is not None:
+            assert self.inputs is not None
+            self.service.wait_idle()
+            wait_quiet(dsn)
+            after = stock_snapshot(dsn, self.inputs.order_product_ids)
+            result.update(stock_check(dsn, before, after))
+            # The order run: orders answered 2xx within the run (orders_created also counts the ones wrk left
+            # in flight when it stopped). The mix: orders created over the run's length.
+            if scenario.inputs == "orders":
+                result["orders_per_s"] = result["ok_rps"]
+            else:
+                result["orders_per_s"] = round(result["orders_created"] / result["duration_s"], 1)
+        return result
+
+    def pgbench_ceilings(self) -> None:
+        """pgbench with the product list's and the slug's SQL, at the service's connections."""
+        wanted = {s.pgbench for s in self.scenarios if s.pgbench}
+        if not wanted:
+            return
+        budget = self.results["meta"]["budget"]
+        choice = self.args.pgbench_clients
+        clients = {"pools": budget["pool_connections"], "budget": budget["total"]}.get(choice) or int(choice)
+        cluster = self.service.cluster
+        try:
+            sql = pgbench.scripts(cluster.dsn)
+        except Exception as exc:  # the catalogue's code is mid-change: report it, keep the run
+            for name in wanted:
+                self.results["ceilings"]["pgbench"][name] = {"error": f"capturing the SQL failed: {exc}"}
+            return
+        for name in sorted(wanted):
+            _say(f"ceiling: pgbench {name} SQL at {clients} clients")
+            try:
+                figures = pgbench.run(
+                    cluster, sql[name], clients, self.args.threads, self.duration, self.dir / "pgbench"
+                )
+                figures["sql"] = sql[name]
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                figures = {"error": str(exc)}
+            self.results["ceilings"]["pgbench"][name] = figures
+
+    def hello_ceilings(self) -> None:
+        """The bare aiohttp app under the same worker count, at each connection count the scenarios use."""
+        counts = sorted({s.concurrency(self.args.connections) for s in self.scenarios} | {MANY_CONNECTIONS})
+        port = free_port()
+        workers = self.results["meta"]["workers"]
+        command = [sys.executable, str(ROOT / "perf" / "hello.py"), f"--port={port}", f"--workers={workers}"]
+        self.hello = start_server(command, self.dir / "logs" / "hello.log", timeout=30)
+        url = f"http://127.0.0.1:{port}{HELLO_PATH}"
+        try:
+            for connections in counts:
+                _say(f"ceiling: bare aiohttp hello, {workers} workers, {connections} connections")
+                spec = wrk.WrkRun(url, connections, self.duration, self.args.threads, timeout=self.args.timeout)
+                try:
+                    if self.warmup >= 1:
+                        wrk.run(wrk.WrkRun(url, connections, self.warmup, self.args.threads, timeout=self.args.timeout))
+                    sampled: dict[str, Any] = {}
+                    timeline = probes.Timeline(url) if connections == MANY_CONNECTIONS else None
+                    with probes.sampling(probes.ServerProcesses(self.hello.pid), None, sampled):
+                        if timeline:
+                            timeline.start()
+                        try:
+                            figures = wrk.run(spec)
+                        finally:
+                            if timeline:
+                                self.results["timeline"][f"hello_c{connections}"] = timeline.stop()
+                    figures.update(sampled)
+                except wrk.WrkError as exc:
+                    figures = {"error": str(exc)}
+                self.results["ceilings"]["hello"][str(connections)] = figures
+        finally:
+            stop_process(self.hello, grace=10)
+
+    def ratios(self) -> None:
+        """Each scenario against its ceilings."""
+        hello = self.results["ceilings"]["hello"]
+        bench = self.results["ceilings"]["pgbench"]
+        for name, run in self.results["scenarios"].items():
+            if "error" in run:
+                continue
+            scenario = next(s for s in self.scenarios if s.name == name)
+            ceiling = hello.get(str(run["connections"]), {})
+            if ceiling.get("ok_rps"):
+                run["vs_hello"] = round(run["ok_rps"] / ceiling["ok_rps"], 4)
+            if scenario.pgbench and bench.get(scenario.pgbench, {}).get("tps"):
+                run["vs_pgbench"] = round(run["ok_rps"] / bench[scenario.pgbench]["tps"], 4)
+
+    def execute(self) -> None:
+        """The whole run, up to (not including) writing the report."""
+        self.prepare()
+        for scenario in self.scenarios:
+            connections = scenario.concurrency(self.args.connections)
+            _say(f"scenario {scenario.name}: {connections} connections, {self.duration:g} s")
+            try:
+                self.results["scenarios"][scenario.name] = self.scenario(scenario)
+            except (wrk.WrkError, ServiceError) as exc:
+                self.results["scenarios"][scenario.name] = {"title": scenario.title, "error": str(exc)}
+            shown = self.results["scenarios"][scenario.name]
+            if "error" in shown:
+                _say(f"  failed: {shown['error']}")
+            else:
+                _say(
+                    f"  {shown['ok_rps']:,.0f} req/s, p99 {shown['latency_ms']['p99']:,.1f} ms,"
+                    f" {shown['non_2xx']} non-2xx, {shown['socket_errors_total']} socket errors"
+                )
+        if not self.args.no_ceilings:
+            self.pgbench_ceilings()
+        self.service.stop()
+        if not self.args.no_ceilings:
+            self.hello_ceilings()
+
+    def finish(self, elapsed: float) -> Path:
+        """Write results.json, report.md, chart.png and point ``latest`` at them."""
+        meta = self.results["meta"]
+        meta["elapsed_s"] = round(elapsed, 1)
+        meta["machine"]["load_after"] = round(os.getloadavg()[0], 2)
+        meta.setdefault("workers", 0)
+        meta.setdefault("budget", {"total": 0, "workers": 0, "pool_max": 0, "pool_connections": 0})
+        meta.setdefault("wrk", "wrk")
+        self.ratios()
+        self.results["targets"] = report.evaluate_targets(self.results)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        report.write_json(self.results, self.dir / "results.json")
+        report.write_markdown(self.results, self.dir / "report.md")
+        report.write_chart(self.results, self.dir / "chart.png")
+        latest = self.dir.parent / "latest"
+        temporary = self.dir.parent / f".latest-{os.getpid()}"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(self.dir.name)
+        os.replace(temporary, latest)
+        return self.dir
+
+    def cleanup(self) -> None:
+        """Stop whatever still runs and remove the scratch database (unless --keep-data)."""
+        if self.hello is not None:
+            stop_process(self.hello, grace=10)
+        self.service.stop()
+        if not self.args.keep_data:
+            self.service.remove_data()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite; 0 when every scenario produced figures, 1 otherwise, 2 for bad options."""
+    args = parser().parse_args(argv)
+    try:
+        select(args.scenarios)
+        wrk.wrk_binary()
+        import matplotlib  # noqa: F401  (fail now, not after ten minutes of load)
+    except (ValueError, wrk.WrkError) as exc:
+        print(f"perf/run: {exc}", file=sys.stderr)
+        return 2
+    except ImportError:
+        print(
+            "perf/run: matplotlib is missing: run `make perf`, or `.venv/bin/pip install -e '.[perf]'`", file=sys.stderr
+        )
+        return 2
+    limit = _raise_file_limit()
+    if limit < MANY_CONNECTIONS * 2 + 1000:
+        _say(f"warning: the open-file limit is {limit}; the 5,000-connection runs may fail to connect")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # Also when started in the background of a script, which would otherwise leave SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    began = time.monotonic()
+    run = Run(args)
+    failed: str | None = None
+    try:
+        run.execute()
+    except KeyboardInterrupt:
+        failed = "interrupted"
+    except Stopped:
+        failed = "stopped by SIGTERM"
+    except Exception as exc:  # any failure still ends in a report that says what happened
+        failed = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        run.cleanup()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if failed:
+        run.results["notes"].append(f"run failed: {failed}")
+        _say(f"failed: {failed}")
+    out = run.finish(time.monotonic() - began)
+    _say(f"report: {out / 'report.md'} (took {time.monotonic() - began:.0f} s)")
+    errors = [name for name, result in run.results["scenarios"].items() if "error" in result]
+    missing = [s.name for s in run.scenarios if s.name not in run.results["scenarios"]]
+    return 1 if failed or errors or missing else 0

@@ -1,0 +1,62 @@
+"""perf/run --quick works end to end: a tiny data set, every scenario, both ceilings, the three outputs.
+
+This checks the suite, not the service's speed (the figures of a one-second run mean nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = ("rps", "ok_rps", "requests", "non_2xx", "socket_errors_total")
+LATENCIES = ("p50", "p90", "p99")
+
+
+@pytest.mark.timeout(240)
+def test_quick_run_writes_every_scenario_report_and_chart(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed: run `make perf` once, or `apt-get install -y wrk`")
+    sys.path.insert(0, str(ROOT))
+    from perf.scenarios import SCENARIOS
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "perf" / "run"), "--quick", "--duration=1", "--warmup=0", f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    latest = tmp_path / "latest"
+    assert latest.is_symlink()
+    results = json.loads((latest / "results.json").read_text())
+    assert set(results["scenarios"]) == {scenario.name for scenario in SCENARIOS}
+    for name, run in results["scenarios"].items():
+        assert "error" not in run, (name, run)
+        for figure in FIGURES:
+            assert isinstance(run[figure], int | float) and math.isfinite(run[figure]), (name, figure)
+        for percentile in LATENCIES:
+            assert isinstance(run["latency_ms"][percentile], int | float), (name, percentile)
+        assert run["requests"] > 0, name
+        assert run["memory"]["total_pss_mb"] > 0, name
+        assert run["db_connections"]["peak"] > 0, name
+    assert results["scenarios"]["orders"]["stock_exact"] is True
+    assert results["scenarios"]["mixed"]["stock_exact"] is True
+    assert set(results["ceilings"]["hello"]) >= {"200", "5000"}
+    assert all("ok_rps" in run for run in results["ceilings"]["hello"].values())
+    assert {name: "tps" in run for name, run in results["ceilings"]["pgbench"].items()} == {"list": True, "slug": True}
+    assert results["timeline"]["products_c5000"]
+
+    report = (latest / "report.md").read_text()
+    assert "## Targets (issue 7)" in report
+    assert (latest / "chart.png").read_bytes().startswith(b"\x89PNG")
+    # The scratch database is gone; only the results stay.
+    assert not (latest / "data").exists()
