@@ -36,3 +36,20 @@ async def test_each_request_gets_its_own_id(make_client):
     client = await make_client()
     ids = {(await client.get("/api/health")).headers["X-Request-ID"] for _ in range(5)}
     assert len(ids) == 5
+
+
+def test_forked_workers_number_requests_with_their_own_prefix():
+    import os
+
+    from jaan.web import request_id
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its prefix and leave at once
+        os.write(write_end, request_id._prefix.encode())
+        os._exit(0)
+    os.close(write_end)
+    child_prefix = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert len(child_prefix) == 16 and child_prefix != request_id._prefix

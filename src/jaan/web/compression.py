@@ -89,6 +89,9 @@ def _is_compressible(content_type: str) -> bool:
 
 
 def _add_vary(headers: CIMultiDict[str]) -> None:
+    if hdrs.VARY not in headers:  # the usual case, on every response: no parsing
+        headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+        return
     tokens = [t.strip() for value in headers.getall(hdrs.VARY, ()) for t in value.split(",") if t.strip()]
     if "*" in tokens or any(t.lower() == "accept-encoding" for t in tokens):
         return

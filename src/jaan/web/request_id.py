@@ -7,6 +7,8 @@ handled (through a context variable), and shown in the access log.
 from __future__ import annotations
 
 import contextvars
+import itertools
+import os
 import re
 import uuid
 
@@ -19,9 +21,27 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
+# A random prefix per process and a counter: unique across workers and restarts without a
+# system call per request (uuid4 reads the kernel's random source every time).
+# Forked workers draw their own prefix, or they would all number requests alike.
+_prefix = ""
+_counter = itertools.count(1)
+
+
+def _new_sequence() -> None:
+    global _prefix, _counter
+    _prefix, _counter = uuid.uuid4().hex[:16], itertools.count(1)
+
+
+_new_sequence()
+os.register_at_fork(after_in_child=_new_sequence)
+
+
 def request_id_of(request: web.Request) -> str:
-    offered = request.headers.get(HEADER, "")
-    return offered if _SANE.fullmatch(offered) else uuid.uuid4().hex
+    offered = request.headers.get(HEADER)
+    if offered and _SANE.fullmatch(offered):
+        return offered
+    return f"{_prefix}{next(_counter):016x}"
 
 
 @web.middleware
