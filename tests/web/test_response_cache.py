@@ -67,3 +67,19 @@ async def test_a_failed_build_reaches_every_waiter_and_caches_nothing(cache):
 
     results = await asyncio.gather(*(cache.fetch("k", build) for _ in range(3)), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results) and cache.get("k") is None
+
+
+async def test_kept_bodies_cost_their_size_not_the_encoders_buffer():
+    import tracemalloc
+
+    from jaan.web.envelope import dumps
+
+    cache = ResponseCache(max_bytes=64 * 1024 * 1024)
+    cache.set_live(True)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for n in range(500):  # encoded, kept, and the encoder's own object let go, as in a handler
+        cache.put(n, dumps({"success": True, "data": {"n": n, "text": "x" * 500}}), [])
+    per_entry = (tracemalloc.get_traced_memory()[0] - before) / 500
+    tracemalloc.stop()
+    assert per_entry < 2500  # the ~540-byte body and the entry, not a 4 KB buffer each
