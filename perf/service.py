@@ -10,6 +10,7 @@ import ctypes
 import itertools
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -70,13 +71,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_block(size: int, start: int = 21000, stop: int = 32000) -> int:
-    """The first port of `size` consecutive free ports below the ephemeral range (aiomonitor's ports)."""
-    for base in range(start, stop, size):
+def free_port_block(size: int, start: int = 20000, stop: int = 32000) -> int:
+    """A first port of `size` consecutive free ports below the ephemeral range (aiomonitor's ports).
+
+    The search starts at a random block, so two services placed at once do not pick the same
+    one, and ignores sockets in TIME_WAIT (the servers bind with SO_REUSEADDR too): after a run
+    at thousands of connections they fill whole stretches of ports for a minute.
+    """
+    blocks = list(range(start, stop - size, size))
+    first = random.randrange(len(blocks))
+    for base in blocks[first:] + blocks[:first]:
         try:
             with contextlib.ExitStack() as stack:
                 for port in range(base, base + size):
                     sock = stack.enter_context(socket.socket())
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     sock.bind(("127.0.0.1", port))
             return base
         except OSError:

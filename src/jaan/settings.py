@@ -93,7 +93,7 @@ class Settings:
         "also let the embedded PostgreSQL listen on this loopback TCP port (0: unix socket only)",
     )
     # -- the pre-fork supervisor (bin/serve) --------------------------------------------------
-    backlog: int = _setting(2048, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept")
+    backlog: int = _setting(4096, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept")
     reuse_port: bool = _setting(
         False,
         "JAAN_REUSE_PORT",

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,31 +21,13 @@ from typing import Any
 
 import psycopg2
 import pytest
+from perf.service import free_port_block
 
 from jaan.serving import control
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_SERVE = ROOT / "bin" / "serve"
 READY = re.compile(r"^ready: (\d+) workers on http://([^\s:]+):(\d+)$")
-
-
-def free_port_block(size: int) -> int:
-    """A base port with ``size`` free ports after it (for aiomonitor: 6 per worker slot)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size >= 65000:
-            continue
-        try:
-            with contextlib.ExitStack() as stack:
-                for port in range(base, base + size):
-                    sock = stack.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free block of ports")
 
 
 class Service:
@@ -130,9 +111,7 @@ class Service:
         """slot -> pid of the workers in ``state``."""
         return {w["slot"]: w["pid"] for w in self.status()["workers"] if w["state"] == state}
 
-    def wait_until(
-        self, condition: Callable[[dict[str, Any]], bool], timeout: float = 10.0
-    ) -> dict[str, Any]:
+    def wait_until(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
         """Poll the status until ``condition`` holds; return that status."""
         deadline = time.monotonic() + timeout
         while True:
@@ -182,9 +161,7 @@ def serve(empty_database: str) -> Iterator[Callable[..., Service]]:
     """Start ``bin/serve`` with extra flags against a fresh database; everything is killed afterwards."""
     services: list[Service] = []
 
-    def start(
-        *args: str, ready: bool = True, dsn: str | None = None, env: dict[str, str] | None = None
-    ) -> Service:
+    def start(*args: str, ready: bool = True, dsn: str | None = None, env: dict[str, str] | None = None) -> Service:
         service = Service(dsn or empty_database, *args, env=env)
         services.append(service)
         return service.wait_ready() if ready else service

@@ -52,9 +52,7 @@ def test_kill_9_worker_is_replaced_within_2s_and_the_service_keeps_answering(ser
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         service.wait_until(
-            lambda s: (
-                {w["slot"] for w in s["workers"] if w["state"] == "ready" and w["pid"] != victim} == {1, 2}
-            ),
+            lambda s: {w["slot"] for w in s["workers"] if w["state"] == "ready" and w["pid"] != victim} == {1, 2},
             timeout=2,
         )
         replaced_in = time.monotonic() - killed_at

@@ -15,9 +15,7 @@ def test_a_worker_whose_loop_stops_beating_is_aborted_with_a_stack_dump_and_repl
     os.kill(hung, signal.SIGSTOP)  # its event loop stops, exactly like one stuck in a handler
     try:
         service.wait_until(
-            lambda s: any(
-                w["slot"] == 1 and w["state"] == "ready" and w["pid"] != hung for w in s["workers"]
-            ),
+            lambda s: any(w["slot"] == 1 and w["state"] == "ready" and w["pid"] != hung for w in s["workers"]),
             timeout=8,
         )
     finally:

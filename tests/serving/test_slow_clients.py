@@ -80,9 +80,7 @@ async def echo_server() -> AsyncIterator[int]:
     await runner.setup()
     assert runner.server is not None
     guard = ConnectionGuard(header_timeout=0.5, body_min_rate=1000, interval=0.1)
-    server = await asyncio.get_running_loop().create_server(
-        guard.protocol_factory(runner.server), "127.0.0.1", 0
-    )
+    server = await asyncio.get_running_loop().create_server(guard.protocol_factory(runner.server), "127.0.0.1", 0)
     watchdog = asyncio.create_task(guard.watch())
     try:
         yield server.sockets[0].getsockname()[1]

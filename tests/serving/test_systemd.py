@@ -26,8 +26,9 @@ def test_serve_tells_systemd_when_it_is_ready_reloading_and_stopping(serve, tmp_
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(str(path))
         service = serve("--workers", "1", env={"NOTIFY_SOCKET": str(path)})
-        assert any(m.startswith("READY=1") and f"MAINPID={service.process.pid}" in m
-                   for m in receive(notify, "READY=1"))
+        assert any(
+            m.startswith("READY=1") and f"MAINPID={service.process.pid}" in m for m in receive(notify, "READY=1")
+        )
         service.signal(signal.SIGHUP)
         assert any("MONOTONIC_USEC=" in m for m in receive(notify, "RELOADING=1"))
         receive(notify, "READY=1")

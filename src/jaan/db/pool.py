@@ -116,9 +116,11 @@ class Database:
     def __init__(self, config: PoolConfig) -> None:
         self.config = config
         self._pool: aiopg.Pool | None = None
+        self._gate = asyncio.Semaphore(config.max_size)
         self._waiting = 0
 
     async def open(self) -> None:
+        self._gate = asyncio.Semaphore(self.config.max_size)
         self._pool = await aiopg.create_pool(
             self.config.dsn,
             minsize=self.config.min_size,
@@ -168,11 +170,21 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[aiopg.Connection]:
-        """A pooled connection, or DatabaseBusy when none frees up within the connect timeout."""
+        """A pooled connection, or DatabaseBusy when none frees up within the connect timeout.
+
+        Requests queue first, first come first served, at a gate as wide as the pool: aiopg's own
+        wait lets a newcomer take a connection released for an older waiter, which under load
+        left some requests waiting past the timeout while others never waited.
+        """
         self._waiting += 1
         try:
             async with asyncio.timeout(self.config.connect_timeout):
-                conn = await self.pool.acquire()
+                await self._gate.acquire()
+                try:
+                    conn = await self.pool.acquire()
+                except BaseException:
+                    self._gate.release()
+                    raise
         except TimeoutError:
             raise DatabaseBusy("no database connection free") from None
         except psycopg2.OperationalError as exc:
@@ -185,6 +197,7 @@ class Database:
             if not conn.closed and (conn.raw.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE):
                 conn.close()  # never hand the next request a connection mid-transaction
             self.pool.release(conn)
+            self._gate.release()
 
     @contextlib.asynccontextmanager
     async def cursor(self) -> AsyncIterator[Cursor]:
