@@ -50,7 +50,7 @@ class Settings:
     )
     host: str = _setting("127.0.0.1", "JAAN_HOST", "address the HTTP server listens on")
     port: int = _setting(3001, "JAAN_PORT", "port the HTTP server listens on")
-    workers: str = _setting("1", "JAAN_WORKERS", "worker processes: a number, or auto for the usable CPUs")
+    workers: str = _setting("auto", "JAAN_WORKERS", "worker processes: a number, or auto for the usable CPUs")
     pool_min: int = _setting(10, "JAAN_POOL_MIN", "database connections each pool keeps open")
     pool_max: int = _setting(50, "JAAN_POOL_MAX", "most database connections one pool opens")
     connect_timeout: float = _setting(
