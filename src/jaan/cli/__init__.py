@@ -21,7 +21,8 @@ def run(command: str) -> NoReturn:
     except ModuleNotFoundError as missing:
         venv = ROOT / ".venv"
         python = venv / "bin" / "python"
-        if (missing.name or "").startswith("jaan") or not python.exists() or Path(sys.prefix).resolve() == venv.resolve():
+        in_venv = Path(sys.prefix).resolve() == venv.resolve()
+        if (missing.name or "").startswith("jaan") or not python.exists() or in_venv:
             raise
         os.execv(python, [str(python), sys.argv[0], *sys.argv[1:]])
     raise SystemExit(module.main())
