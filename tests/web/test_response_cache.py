@@ -83,3 +83,17 @@ async def test_kept_bodies_cost_their_size_not_the_encoders_buffer():
     per_entry = (tracemalloc.get_traced_memory()[0] - before) / 500
     tracemalloc.stop()
     assert per_entry < 2500  # the ~540-byte body and the entry, not a 4 KB buffer each
+
+
+def test_a_matching_request_gets_an_empty_304_with_the_same_tag(cache):
+    from aiohttp.test_utils import make_mocked_request
+
+    from jaan.web.response_cache import cached_response
+
+    entry = cache.put("k", b'{"success":true}', [])
+    first = cached_response(make_mocked_request("GET", "/"), entry)
+    again = cached_response(make_mocked_request("GET", "/", headers={"If-None-Match": entry.etag}), entry)
+    assert first.status == 200 and again.status == 304 and again.body is None
+    assert again.headers["ETag"] == first.headers["ETag"] == entry.etag
+    private = cached_response(make_mocked_request("GET", "/"), entry, private=True)
+    assert private.headers["Cache-Control"] == "private, no-cache"
