@@ -196,8 +196,12 @@ class Load:
         max_requests: int = 20000,
         max_seconds: float = 20.0,
         path: str = "/api/health",
+        requests_per_connection: int = 0,
     ) -> None:
         self.port, self.path = port, path
+        # Reconnect after this many answers (0: keep the connection): a few keep-alive clients can
+        # otherwise all land on one worker and leave the other idle.
+        self.requests_per_connection = requests_per_connection
         self.result = LoadResult()
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
@@ -274,7 +278,7 @@ class Load:
                     self._count(ok=1)
                 else:
                     self._fail(f"status {response.status}: {body[:200]!r}")
-                if response.will_close:
+                if response.will_close or answered_on_conn == self.requests_per_connection:
                     conn.close()
                     conn = None
                 break

@@ -46,7 +46,8 @@ def test_a_worker_over_max_memory_is_replaced_by_a_ready_one_before_it_drains(se
 def test_max_requests_recycles_workers_gracefully(serve):
     service = serve("--workers", "2", "--max-requests", "100", "--max-requests-jitter", "20")
     first = set(service.worker_pids().values())
-    with Load(service.port, clients=6, max_requests=2000, max_seconds=15) as load:
+    # New connections every 10 requests, so both workers get traffic and reach their limit.
+    with Load(service.port, clients=6, max_requests=2000, max_seconds=15, requests_per_connection=10) as load:
         service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & first, timeout=12)
     result = load.stop()
     assert result.failed == 0, result.errors
