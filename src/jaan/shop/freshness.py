@@ -34,6 +34,17 @@ def table_tag(table: str) -> str:
     return f"table:{table}"
 
 
+def forget_catalogue_here(request: web.Request) -> None:
+    """After a catalogue write: this worker forgets at once (the others hear it by NOTIFY within
+    milliseconds), so the writer's next read is never the old page."""
+    request.app[RESPONSE_CACHE].clear()
+
+
+def forget_stock_here(request: web.Request, product_id: int) -> None:
+    """After a stock change: this worker forgets what shows that product at once."""
+    _stock_changed(request.app[RESPONSE_CACHE], f"{product_id}:1")
+
+
 def _stock_changed(cache: ResponseCache, payload: str) -> None:
     product_id, _, crossed_zero = payload.partition(":")
     cache.drop(product_tag(product_id))

@@ -18,6 +18,7 @@ from jaan.db.pool import Cursor, Row
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
+from jaan.shop.freshness import forget_catalogue_here
 from jaan.state import DATABASE
 from jaan.web.envelope import dumps, ok
 from jaan.web.errors import InvalidInput, NotFound
@@ -143,4 +144,5 @@ async def change_setting(request: web.Request) -> web.Response:
             description=f"{key}: {row['value']} → {text}",
             details={"key": key, "from": row["value"], "to": text},
         )
+    forget_catalogue_here(request)
     return ok(_shaped(updated))

@@ -17,6 +17,7 @@ from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.roles import Role
+from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import CurrentUser, end_all_sessions
 from jaan.shop.activity import record_activity
 from jaan.state import DATABASE
@@ -101,4 +102,6 @@ async def set_role(request: web.Request) -> web.Response:
     user_id = uuid_from_path(request, "User not found")
     async with request.app[DATABASE].transaction() as cur:
         user = await change_role(cur, user_id, Role(body["role"]), current_user(request))
+    # Other workers hear of it by NOTIFY; this one forgets at once, so the next request is refused.
+    request.app[SESSION_CACHE].forget_user(user_id)
     return ok(user)

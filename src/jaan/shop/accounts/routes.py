@@ -21,6 +21,7 @@ from jaan.shop.accounts import throttle
 from jaan.shop.accounts.middleware import current_user, token_of
 from jaan.shop.accounts.passwords import hash_password, verify_password
 from jaan.shop.accounts.roles import Role
+from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, create_session, end_session, purge_expired
 from jaan.shop.activity import record_activity
 from jaan.state import DATABASE, SETTINGS
@@ -251,6 +252,8 @@ async def signout(request: web.Request) -> web.Response:
     tokens = {token for token in (token_of(request), request.cookies.get(SESSION_COOKIE)) if token}
     if tokens:
         await sign_out(request.app[DATABASE], tokens)
+        for token in tokens:  # at once here; other workers hear it by NOTIFY
+            request.app[SESSION_CACHE].forget_token(token)
     response = json_response({"message": "Signed out successfully"})
     settings = request.app[SETTINGS]
     response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=settings.cookie_secure or None)

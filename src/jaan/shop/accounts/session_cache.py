@@ -53,6 +53,13 @@ class SessionCache:
         else:
             self.clear()
 
+    def forget_user(self, user_id: Any) -> None:
+        """Drop a user's sessions now (this worker); the others hear it from the database."""
+        self.on_notification(f"u:{user_id}")
+
+    def forget_token(self, token: str) -> None:
+        self._forget(hash_token(token))
+
     def set_live(self, live: bool) -> None:
         self.clear()
         self.live = live

@@ -20,6 +20,7 @@ from jaan.shop.catalogue.categories import resolve_category
 from jaan.shop.catalogue.forms import Weight, blank_as_null, upc_a
 from jaan.shop.catalogue.products import admin_product
 from jaan.shop.catalogue.slugs import free_slug
+from jaan.shop.freshness import forget_catalogue_here
 from jaan.shop.inventory.ledger import change_stock
 from jaan.state import DATABASE
 from jaan.web.envelope import json_response, ok
@@ -261,6 +262,7 @@ async def post_product(request: web.Request) -> web.Response:
     form = await _product_form(request, PRODUCT_BODY, partial=False)
     async with request.app[DATABASE].transaction() as cur:
         row = await create_product(cur, form, current_user(request), request.remote)
+    forget_catalogue_here(request)
     # 200, not 201: the existing client checks for it (spec #11).
     return ok(admin_product(row))
 
@@ -277,6 +279,7 @@ async def put_product(request: web.Request) -> web.Response:
     form = await _product_form(request, EDIT_BODY, partial=True)
     async with request.app[DATABASE].transaction() as cur:
         row = await update_product(cur, product_id, form, current_user(request), request.remote)
+    forget_catalogue_here(request)
     return ok(admin_product(row))
 
 
@@ -285,4 +288,5 @@ async def delete_product(request: web.Request) -> web.Response:
     product_id = id_from_path(request, "Product not found")
     async with request.app[DATABASE].transaction() as cur:
         await archive_product(cur, product_id, current_user(request), request.remote)
+    forget_catalogue_here(request)
     return json_response({"success": True})

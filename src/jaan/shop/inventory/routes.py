@@ -11,6 +11,7 @@ from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
+from jaan.shop.freshness import forget_stock_here
 from jaan.shop.inventory.ledger import change_stock
 from jaan.shop.store_settings import read_settings
 from jaan.state import DATABASE
@@ -80,6 +81,7 @@ async def adjust(request: web.Request) -> web.Response:
             description=f"{kind} {change:+d}: {result.before} → {result.after}",
             details={"reason": body["reason"]},
         )
+    forget_stock_here(request, product_id)
     return ok(result.adjustment)
 
 
