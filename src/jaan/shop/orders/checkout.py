@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jaan.db.pool import Cursor, Database
+from jaan.db.pool import Cursor, Database, Row
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
 from jaan.shop.inventory.ledger import Sale, sell_stock
@@ -34,11 +34,13 @@ async def place_order(
     """Place the order described by a validated cart; returns the HTTP status and body to answer with."""
     request = idempotency.fingerprint(cart)
     async with database.transaction() as cur:
-        if key is not None:
-            replay = await idempotency.claim(cur, customer.id, key, request)
-            if replay is not None:
-                return Placed(replay.status, replay.body)
-        lines, store = await _price_lines(cur, cart["items"])
+        claim = idempotency.claim_params(customer.id, key, request) if key is not None else None
+        with idempotency.claiming():
+            rows = await _prices(cur, cart["items"], claim)
+        if key is not None and not rows[0]["claimed"]:
+            replay = await idempotency.earlier_answer(cur, customer.id, key, request)
+            return Placed(replay.status, replay.body)
+        lines, store = _priced_lines(rows, cart["items"])
         totals = price(lines, store["tax_rate"], store["default_shipping_fee"], store["free_shipping_threshold"])
         order = await _insert_order(cur, customer, cart, lines, totals)
         await record_activity(
@@ -66,19 +68,31 @@ async def place_order(
     return Placed(200, body)
 
 
-async def _price_lines(cur: Cursor, items: list[dict[str, Any]]) -> tuple[list[PricedLine], dict[str, Any]]:
-    """The cart's lines at today's prices (quantities of a repeated product added up), and the settings."""
+def _quantities(items: list[dict[str, Any]]) -> dict[int, int]:
+    """Quantity per product (a product repeated in the cart is added up)."""
     quantities: dict[int, int] = {}
     for item in items:
         quantities[item["product_id"]] = quantities.get(item["product_id"], 0) + item["quantity"]
-    # The store's settings ride on the same round trip as the prices.
-    rows = await cur.fetch_all(
-        "SELECT p.id, p.name, p.sku, p.price, s.settings FROM"
+    return quantities
+
+
+async def _prices(cur: Cursor, items: list[dict[str, Any]], claim: dict[str, Any] | None) -> list[Row]:
+    """Today's prices of the cart's products and the store settings, in one round trip, with the
+    Idempotency-Key claim riding along when there is one."""
+    claim_cte = f"WITH {idempotency.CLAIM_CTE} " if claim else ""
+    claimed = idempotency.CLAIMED if claim else "1"
+    return await cur.fetch_all(
+        f"{claim_cte}SELECT {claimed} AS claimed, p.id, p.name, p.sku, p.price, s.settings FROM"
         " (SELECT jsonb_object_agg(key, jsonb_build_array(value, value_type)) AS settings FROM settings"
         "  WHERE key IN ('tax_rate', 'default_shipping_fee', 'free_shipping_threshold', 'allow_negative_stock')) s"
-        " LEFT JOIN products p ON p.id = ANY(%s) AND p.archived_at IS NULL",
-        (list(quantities),),
+        " LEFT JOIN products p ON p.id = ANY(%(ids)s) AND p.archived_at IS NULL",
+        {"ids": list(_quantities(items)), **(claim or {})},
     )
+
+
+def _priced_lines(rows: list[Row], items: list[dict[str, Any]]) -> tuple[list[PricedLine], dict[str, Any]]:
+    """The cart's lines at those prices (400 for a product not for sale), and the typed settings."""
+    quantities = _quantities(items)
     store = {key: typed_value(value, value_type) for key, (value, value_type) in (rows[0]["settings"] or {}).items()}
     found = {row["id"]: row for row in rows if row["id"] is not None}
     missing = [str(pid) for pid in quantities if pid not in found]
