@@ -99,20 +99,15 @@ async def inbox(request: web.Request) -> web.Response:
         conditions.append("(full_name ILIKE %s OR company_name ILIKE %s OR business_email ILIKE %s)")
         params += [f"%{escape_like(query['search'])}%"] * 3
     where = " AND ".join(conditions)
-    database = request.app[DATABASE]
-    rows = await database.fetch_all(
-        f"SELECT {COLUMNS}, count(*) OVER () AS total FROM contact_submissions WHERE {where}"
-        " ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
-        (*params, per_page, (query["page"] - 1) * per_page),
-    )
-    if rows:
-        total = rows[0]["total"]
-    else:  # past the last page: the window function had no row to ride on
-        total = await database.fetch_value(f"SELECT count(*) FROM contact_submissions WHERE {where}", params)
-    for row in rows:
-        del row["total"]
+    page = Page(query["page"], per_page)
+    async with request.app[DATABASE].cursor() as cur:
+        rows = await cur.fetch_all(
+            f"SELECT {COLUMNS} FROM contact_submissions WHERE {where} ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
+            (*params, page.per_page, page.offset),
+        )
+        total = await cur.fetch_value(f"SELECT count(*) FROM contact_submissions WHERE {where}", params)
     # The original's client reads perPage (#56): it rides along the shared page shape.
-    return ok({**Page(query["page"], per_page).result(rows, total), "perPage": per_page})
+    return ok({**page.result(rows, total), "perPage": per_page})
 
 
 @routes.route("GET", "/api/admin/contact-submissions/{id}", access=Access.ADMIN, summary="One submission")

@@ -34,13 +34,14 @@ async def place_order(
     """Place the order described by a validated cart; returns the HTTP status and body to answer with."""
     request = idempotency.fingerprint(cart)
     async with database.transaction() as cur:
+        quantities = _quantities(cart["items"])
         claim = idempotency.claim_params(customer.id, key, request) if key is not None else None
         with idempotency.claiming():
-            rows = await _prices(cur, cart["items"], claim)
+            rows = await _prices(cur, list(quantities), claim)
         if key is not None and not rows[0]["claimed"]:
             replay = await idempotency.earlier_answer(cur, customer.id, key, request)
             return Placed(replay.status, replay.body)
-        lines, store = _priced_lines(rows, cart["items"])
+        lines, store = _priced_lines(rows, quantities)
         totals = price(lines, store["tax_rate"], store["default_shipping_fee"], store["free_shipping_threshold"])
         order = await _insert_order(cur, customer, cart, lines, totals)
         await record_activity(
@@ -76,7 +77,7 @@ def _quantities(items: list[dict[str, Any]]) -> dict[int, int]:
     return quantities
 
 
-async def _prices(cur: Cursor, items: list[dict[str, Any]], claim: dict[str, Any] | None) -> list[Row]:
+async def _prices(cur: Cursor, product_ids: list[int], claim: dict[str, Any] | None) -> list[Row]:
     """Today's prices of the cart's products and the store settings, in one round trip, with the
     Idempotency-Key claim riding along when there is one."""
     claim_cte = f"WITH {idempotency.CLAIM_CTE} " if claim else ""
@@ -86,13 +87,12 @@ async def _prices(cur: Cursor, items: list[dict[str, Any]], claim: dict[str, Any
         " (SELECT jsonb_object_agg(key, jsonb_build_array(value, value_type)) AS settings FROM settings"
         "  WHERE key IN ('tax_rate', 'default_shipping_fee', 'free_shipping_threshold', 'allow_negative_stock')) s"
         " LEFT JOIN products p ON p.id = ANY(%(ids)s) AND p.archived_at IS NULL",
-        {"ids": list(_quantities(items)), **(claim or {})},
+        {"ids": product_ids, **(claim or {})},
     )
 
 
-def _priced_lines(rows: list[Row], items: list[dict[str, Any]]) -> tuple[list[PricedLine], dict[str, Any]]:
+def _priced_lines(rows: list[Row], quantities: dict[int, int]) -> tuple[list[PricedLine], dict[str, Any]]:
     """The cart's lines at those prices (400 for a product not for sale), and the typed settings."""
-    quantities = _quantities(items)
     store = {key: typed_value(value, value_type) for key, (value, value_type) in (rows[0]["settings"] or {}).items()}
     found = {row["id"]: row for row in rows if row["id"] is not None}
     missing = [str(pid) for pid in quantities if pid not in found]

@@ -98,19 +98,12 @@ async def list_orders(request: web.Request) -> web.Response:
     where = " AND ".join(conditions) or "true"
 
     async def build() -> tuple[bytes, list[str]]:
-        # The count rides along as an uncorrelated subquery: evaluated once, one round trip.
-        rows = await request.app[DATABASE].fetch_all(
-            f"SELECT o.*, (SELECT count(*) FROM orders WHERE {where}) AS total_matching"
-            f" FROM orders o WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-            (*params, *params, page.per_page, page.offset),
-        )
-        total = (
-            rows[0].pop("total_matching")
-            if rows
-            else await request.app[DATABASE].fetch_value(f"SELECT count(*) FROM orders WHERE {where}", params)
-        )
-        for row in rows:
-            row.pop("total_matching", None)
+        async with request.app[DATABASE].cursor() as cur:
+            rows = await cur.fetch_all(
+                f"SELECT * FROM orders WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+                (*params, page.per_page, page.offset),
+            )
+            total = await cur.fetch_value(f"SELECT count(*) FROM orders WHERE {where}", params)
         return dumps({"success": True, "data": page.result(rows, total)}), [table_tag("orders")]
 
     key = ("orders", "all" if user.is_admin else user.id, query["status"], page.page, page.per_page)
