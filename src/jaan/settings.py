@@ -43,6 +43,19 @@ class Settings:
         "PostgreSQL URL; unset means the embedded PostgreSQL of the data directory",
         flag=False,
     )
+    database_listen_url: str | None = _setting(
+        None,
+        "DATABASE_LISTEN_URL",
+        "PostgreSQL URL straight to the primary, for LISTEN and migrations (set when DATABASE_URL is a pooler);"
+        " unset: DATABASE_URL",
+        flag=False,
+    )
+    db_pooler_connections: int = _setting(
+        0,
+        "JAAN_DB_POOLER_CONNECTIONS",
+        "DATABASE_URL is a transaction-mode pooler (PgBouncer) whose pool holds this many server connections"
+        " for this host: the budget is planned against it, not max_connections (0: no pooler)",
+    )
     data_dir: Path = _setting(
         PROJECT_ROOT / "var",
         "JAAN_DATA_DIR",
@@ -210,6 +223,13 @@ class Settings:
         for name in ("connect_timeout", "statement_timeout", "lock_timeout", "request_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.db_pooler_connections < 0:
+            raise ValueError("db_pooler_connections cannot be negative")
+        if self.db_pooler_connections and not self.database_listen_url:
+            raise ValueError(
+                "behind a pooler (JAAN_DB_POOLER_CONNECTIONS) set DATABASE_LISTEN_URL to the primary itself:"
+                " LISTEN and the migrations' advisory lock need a session of their own"
+            )
         for origin in self.cors_origins:
             if origin == "*" or "://" not in origin:
                 raise ValueError(f"CORS origin must be a full origin (https://shop.example), not {origin!r}")
@@ -228,7 +248,7 @@ class Settings:
         out: dict[str, Any] = {}
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
-            if spec.name == "database_url" and value:
+            if spec.name in ("database_url", "database_listen_url") and value:
                 value = redact_url(value)
             out[spec.name] = str(value) if isinstance(value, Path) else value
         return out

@@ -127,3 +127,26 @@ async def test_sessions_use_utc_and_bounded_waits(database):
         assert await cur.fetch_value("SHOW TIME ZONE") == "UTC"
         assert await cur.fetch_value("SHOW lock_timeout") == "5s"
         assert await cur.fetch_value("SHOW client_connection_check_interval") == "1s"
+
+
+async def test_settings_hold_in_every_statement_but_never_outlive_it(probe_database):
+    """PgBouncer-safe: our timeouts apply to each transaction, and the session itself keeps none."""
+    db = Database(PoolConfig(probe_database, min_size=1, max_size=1, statement_timeout=0.7, lock_timeout=0.3))
+    await db.open()
+    try:
+        settings = (
+            "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt,"
+            " current_setting('TimeZone') AS tz"
+        )
+        assert await db.fetch_one(settings) == {"st": "700ms", "lt": "300ms", "tz": "UTC"}
+        async with db.transaction() as cur:
+            await cur.execute("SELECT 1")
+            assert await cur.fetch_one(settings) == {"st": "700ms", "lt": "300ms", "tz": "UTC"}
+        # The one pooled connection, asked in a transaction of its own without our prelude.
+        async with db.connection() as conn, conn.cursor() as raw:
+            await raw.execute("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+            assert await raw.fetchone() == ("0", "0")
+        with pytest.raises(StatementTimeout):
+            await db.fetch_value("SELECT pg_sleep(3)")
+    finally:
+        await db.close()

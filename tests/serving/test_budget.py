@@ -81,3 +81,23 @@ def test_usable_cpus_honours_affinity_and_a_cgroup_quota(tmp_path: Path):
     (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
     (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
     assert usable_cpus(v1) == 1
+
+
+def test_behind_a_pooler_the_budget_is_the_poolers_pool_not_max_connections():
+    settings = Settings.from_env(
+        {},
+        db_pooler_connections=20,
+        database_url="postgresql://pgbouncer/jaan",
+        database_listen_url="postgresql://primary/jaan",
+    )
+    budget = plan_budget(settings, 4, server_max=10_000, cpus=4)
+    assert budget.pooled and budget.total == 20 and budget.reserve == 0
+    # The LISTEN connections bypass the pooler: the 5 pools alone share its 20.
+    assert budget.pool_max == 4
+    assert "of the pooler's pool" in budget.describe()
+    assert budget.for_workers(1).pool_max == 10
+
+
+def test_a_pooler_without_a_direct_listen_url_is_refused():
+    with pytest.raises(ValueError, match="DATABASE_LISTEN_URL"):
+        Settings.from_env({}, db_pooler_connections=20, database_url="postgresql://pgbouncer/jaan")

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         password = _read_password(stdin, settings)
         password_hash = hash_password_sync(password, settings.password_cost) if password else None
         request = Request(email, args.full_name, password_hash)
-        with database_dsn(settings) as dsn:
+        with database_dsn(settings, direct=True) as dsn:
             apply_migrations(dsn)
             print(asyncio.run(_create_admin(dsn, request)))
     except (AdminError, MigrationError, EmbeddedPostgresError, psycopg2.Error, ValueError) as exc:

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
         settings = Settings.from_env(data_dir=data_dir)
-        with database_dsn(settings) as dsn:
+        with database_dsn(settings, direct=True) as dsn:
             if args.list:
                 _print_list(dsn, args.migrations_dir)
             else:

@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
         settings = Settings.from_env(data_dir=data_dir)
-        with database_dsn(settings) as dsn:
+        with database_dsn(settings, direct=True) as dsn:
             lines = seed(dsn, args, settings)
     except (SeedRefused, MigrationError, EmbeddedPostgresError, psycopg2.Error, ValueError) as exc:
         print(f"seed: {str(exc).strip()}", file=sys.stderr)

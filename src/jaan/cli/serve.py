@@ -126,9 +126,11 @@ def run(settings: Settings, workers: int) -> int:
     controller = control.ControlServer(settings.run_dir)
     try:
         with database_dsn(settings, budgeting.embedded_max_connections(settings, workers, cpus)) as dsn:
-            for migration in apply_migrations(dsn):
+            # Migrations hold a session-level advisory lock: straight to the primary, never a pooler.
+            direct = settings.database_listen_url or dsn
+            for migration in apply_migrations(direct):
                 log.info("applied migration %04d_%s", migration.version, migration.name)
-            plan = budgeting.plan_budget(settings, workers, budgeting.server_max_connections(dsn), cpus)
+            plan = budgeting.plan_budget(settings, workers, budgeting.server_max_connections(direct), cpus)
             host, port = listener.getsockname()[:2]
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             return Master(settings, dsn, plan, listener, address, controller).run()

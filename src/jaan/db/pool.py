@@ -13,6 +13,15 @@ aiopg's traps, and what this module does about each:
   any connection whose state it cannot vouch for;
 * when a request times out, aiopg closes the connection but the server would keep running the
   statement; ``client_connection_check_interval`` makes the server notice and cancel it.
+
+No session state: the timeouts, the time zone and the client check travel with every
+transaction as ``set_config(..., true)`` (``SET LOCAL``), never as a session ``SET``, so the
+same code is correct through PgBouncer in transaction mode, where consecutive transactions of
+one client run on different server connections and a session ``SET`` would leak to whichever
+client gets that server connection next.  Statements are sent with the simple query protocol
+(psycopg2 interpolates parameters client-side), so no prepared statement is ever relied on.
+A one-statement query outside :meth:`Database.transaction` carries the same prelude in its
+query string: PostgreSQL runs a multi-statement query string as one implicit transaction.
 """
 
 from __future__ import annotations
@@ -50,6 +59,19 @@ class PoolConfig:
     # How often the server checks that the client is still there during a long statement.
     client_check_interval: float = 1.0
 
+    def session_prelude(self, server_version: int = 150000) -> bytes:
+        """The statement that gives one transaction our settings (``SET LOCAL``: gone at its end)."""
+        millis = {
+            "statement_timeout": self.statement_timeout,
+            "lock_timeout": self.lock_timeout,
+            "idle_in_transaction_session_timeout": self.statement_timeout,
+        }
+        if server_version >= 140000:  # the setting is new in PostgreSQL 14
+            millis["client_connection_check_interval"] = self.client_check_interval
+        values = [*(f"set_config('{name}', '{int(seconds * 1000)}', true)" for name, seconds in millis.items())]
+        values.append("set_config('TimeZone', 'UTC', true)")
+        return ("SELECT " + ", ".join(values)).encode()
+
 
 def _is_our_cancellation() -> bool:
     task = asyncio.current_task()
@@ -63,9 +85,11 @@ class Cursor:
     statement in one round trip: a checkout holds its product rows for fewer network waits.
     """
 
-    def __init__(self, raw: aiopg.Cursor, *, begin: bool = False) -> None:
+    def __init__(self, raw: aiopg.Cursor, prelude: bytes, *, begin: bool = False) -> None:
         self._raw = raw
-        self._pending: list[bytes] = [b"BEGIN"] if begin else []
+        # In a transaction the prelude rides once, with BEGIN; outside one, with every statement.
+        self._prelude = b"" if begin else prelude
+        self._pending: list[bytes] = [b"BEGIN", prelude] if begin else []
 
     def later(self, sql: str, params: Params = None) -> None:
         """Queue a statement whose result nobody reads; it runs (in order) before the next one.
@@ -80,8 +104,11 @@ class Cursor:
             await self.execute("SELECT 1")
 
     async def execute(self, sql: str, params: Params = None) -> None:
-        if self._pending:
+        what = sql.split(None, 1)[0] if sql.strip() else sql
+        if self._pending or self._prelude:
             statements = [*self._pending, self._raw.mogrify(sql, params)]
+            if self._prelude:
+                statements.insert(0, self._prelude)
             self._pending.clear()
             sql, params = b"; ".join(statements).decode(), None
         try:
@@ -89,7 +116,7 @@ class Cursor:
         except asyncio.CancelledError:
             if _is_our_cancellation():
                 raise
-            raise StatementTimeout(sql.split(None, 1)[0] if sql.strip() else sql) from None
+            raise StatementTimeout(what) from None
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         await self.execute(sql, params)
@@ -116,6 +143,7 @@ class Database:
     def __init__(self, config: PoolConfig) -> None:
         self.config = config
         self._pool: aiopg.Pool | None = None
+        self._prelude = config.session_prelude()
         self._gate = asyncio.Semaphore(config.max_size)
         self._waiting = 0
 
@@ -129,27 +157,16 @@ class Database:
             timeout=self.config.statement_timeout + 10,
             pool_recycle=self.config.recycle,
             enable_hstore=False,
-            on_connect=self._prepare_connection,
         )
+        with contextlib.suppress(psycopg2.Error, OSError):  # a database still starting: assume a recent one
+            async with self._pool.acquire() as conn:
+                self._prelude = self.config.session_prelude(conn.raw.server_version)
 
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
             await self._pool.wait_closed()
             self._pool = None
-
-    async def _prepare_connection(self, conn: aiopg.Connection) -> None:
-        c = self.config
-        statements = [
-            f"SET statement_timeout = {int(c.statement_timeout * 1000)}",
-            f"SET lock_timeout = {int(c.lock_timeout * 1000)}",
-            f"SET idle_in_transaction_session_timeout = {int(c.statement_timeout * 1000)}",
-            "SET TIME ZONE 'UTC'",
-        ]
-        if conn.raw.server_version >= 140000:
-            statements.append(f"SET client_connection_check_interval = {int(c.client_check_interval * 1000)}")
-        async with conn.cursor() as cur:
-            await cur.execute("; ".join(statements))
 
     @property
     def pool(self) -> aiopg.Pool:
@@ -203,7 +220,7 @@ class Database:
     async def cursor(self) -> AsyncIterator[Cursor]:
         """A cursor outside any transaction: each statement commits on its own."""
         async with self.connection() as conn, conn.cursor(cursor_factory=DICT_ROWS) as raw:
-            cur = Cursor(raw)
+            cur = Cursor(raw, self._prelude)
             yield cur
             await cur.flush()  # anything queued with later() still runs
 
@@ -211,7 +228,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Cursor]:
         """One transaction on one connection: committed when the block ends, else rolled back."""
         async with self.connection() as conn, conn.cursor(cursor_factory=DICT_ROWS) as raw:
-            cur = Cursor(raw, begin=True)  # BEGIN rides with the first statement
+            cur = Cursor(raw, self._prelude, begin=True)  # BEGIN rides with the first statement
             try:
                 yield cur
                 await cur.execute("COMMIT")  # with whatever is still queued, in one round trip

@@ -4,6 +4,13 @@ The service has one connection budget: every worker's pool, the extra pool that
 exists while a worker is being replaced (reload, recycle), and each worker's LISTEN
 connection all come out of it, and it never exceeds the server's ``max_connections``
 minus a reserve kept for migrations, admins and psql.
+
+Behind a transaction-mode pooler (PgBouncer, ``JAAN_DB_POOLER_CONNECTIONS``) the limit is the
+pooler's pool, not the server's ``max_connections``: our pooled connections are the pooler's
+clients, and more of them than it has server connections would only queue inside the pooler,
+past our ``connect_timeout``.  So the budget is the share of the pooler's pool this host was
+given, with no reserve (admins reach the server directly); the LISTEN connections go straight
+to the primary and are counted apart.
 """
 
 from __future__ import annotations
@@ -95,6 +102,13 @@ class ConnectionBudget:
         return self.pool_max + self.listen_per_worker
 
     def describe(self) -> str:
+        if self.pooled:
+            return (
+                f"connection budget {self.total} of the pooler's pool: {self.workers} workers + {SURGE} during"
+                f" a replacement, each pool min {self.pool_min} max {self.pool_max}"
+                f" = at most {self.pools * self.pool_max} pooler connections,"
+                f" + {self.pools * self.listen_per_worker} LISTEN straight to the primary"
+            )
         return (
             f"connection budget {self.total} of the server's {self.server_max} "
             f"(reserve {self.reserve}): {self.workers} workers + {SURGE} during a replacement, "
@@ -112,17 +126,22 @@ class ConnectionBudget:
             self.listen_per_worker,
             self.pool_min_setting,
             self.pool_max_setting,
+            pooled=self.pooled,
         )
 
     # The settings' own caps, kept so a re-split never exceeds what the operator asked for.
     pool_min_setting: int = 10
     pool_max_setting: int = 50
+    # The budget is a pooler's pool (LISTEN connections then go to the primary, outside it).
+    pooled: bool = False
 
 
 def wanted_budget(settings: Settings, workers: int, cpus: int) -> int:
     """The budget asked for, before the server's limit caps it."""
     if settings.db_budget > 0:
         return settings.db_budget
+    if settings.db_pooler_connections > 0:
+        return settings.db_pooler_connections
     per_pool_floor = MIN_POOL_SIZE + settings.db_listen_connections
     return max(4 * cpus, (workers + SURGE) * per_pool_floor)
 
@@ -133,28 +152,47 @@ def embedded_max_connections(settings: Settings, workers: int, cpus: int) -> int
 
 
 def plan_budget(settings: Settings, workers: int, server_max: int, cpus: int) -> ConnectionBudget:
-    """Split the budget across ``workers`` (plus the surge pool), within what the server allows."""
-    available = server_max - settings.db_reserve - SUPERUSER_RESERVED
+    """Split the budget across ``workers`` (plus the surge pool), within what the server allows.
+
+    Behind a pooler, `server_max` is ignored: the pooler's pool for this host is the limit.
+    """
+    pooled = settings.db_pooler_connections > 0
+    if pooled:
+        server_max, reserve, available = settings.db_pooler_connections, 0, settings.db_pooler_connections
+    else:
+        reserve = settings.db_reserve
+        available = server_max - reserve - SUPERUSER_RESERVED
     total = min(wanted_budget(settings, workers, cpus), available)
     return split_budget(
         total,
         server_max,
-        settings.db_reserve,
+        reserve,
         workers,
         settings.db_listen_connections,
         settings.pool_min,
         settings.pool_max,
+        pooled=pooled,
     )
 
 
 def split_budget(
-    total: int, server_max: int, reserve: int, workers: int, listen: int, pool_min: int, pool_max: int
+    total: int,
+    server_max: int,
+    reserve: int,
+    workers: int,
+    listen: int,
+    pool_min: int,
+    pool_max: int,
+    *,
+    pooled: bool = False,
 ) -> ConnectionBudget:
-    """Each of ``workers + 1`` pools gets an equal share of ``total`` after the LISTEN connections."""
+    """Each of ``workers + 1`` pools gets an equal share of ``total`` after the LISTEN connections
+    (which a pooler's budget does not hold: they bypass it)."""
     pools = workers + SURGE
-    share = (total - pools * listen) // pools
+    listen_in_total = 0 if pooled else listen
+    share = (total - pools * listen_in_total) // pools
     if share < 1:
-        need = pools * (listen + 1)
+        need = pools * (listen_in_total + 1)
         raise BudgetError(
             f"{workers} workers need at least {need} database connections ({pools} pools of one, "
             f"{listen} LISTEN each) but the budget is {total} (server max_connections {server_max}, "
@@ -172,6 +210,7 @@ def split_budget(
         pool_max=share_max,
         pool_min_setting=pool_min,
         pool_max_setting=pool_max,
+        pooled=pooled,
     )
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from jaan.db.listen import Listener
 from jaan.shop.accounts.session_cache import SESSION_CACHE
-from jaan.state import DATABASE
+from jaan.state import DATABASE, SETTINGS
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
 
 CATALOGUE_CHANNEL = "jaan_catalogue"
@@ -61,7 +61,8 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
         sessions.set_live(listening)
 
     listener = Listener(
-        app[DATABASE].config.dsn,
+        # LISTEN is session state: straight to the primary, never through a transaction pooler.
+        app[SETTINGS].database_listen_url or app[DATABASE].config.dsn,
         {
             CATALOGUE_CHANNEL: lambda _: responses.clear(),
             STOCK_CHANNEL: lambda payload: _stock_changed(responses, payload),
