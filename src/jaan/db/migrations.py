@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg2
 
+from jaan.db.migration_history import carries_first_version, schema_differences
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
@@ -90,7 +92,11 @@ def apply_migrations(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[Migrati
 
     Each file runs in its own transaction together with its ``schema_migrations`` row, so a failing
     file leaves no trace and the ones before it stay applied.  Refuses to run when an applied file
-    was edited since, or when the database has a migration this checkout lacks.
+    was edited since, or when the database has a migration this checkout lacks.  The one exception:
+    a database that carries the first version of a file edited after it landed
+    (:data:`~jaan.db.migration_history.EDITED_AFTER_LANDING`) is migrated, then its schema is
+    compared with a fresh database's, and only when they are the same are the edited checksums
+    recorded (:func:`_repair_checksums`).
     """
     migrations = discover(directory)
     applied_now: list[Migration] = []
@@ -99,13 +105,15 @@ def apply_migrations(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[Migrati
         with conn, conn.cursor() as cur:
             cur.execute(_CREATE_TABLE)
         recorded = _recorded(conn)
-        _check_history(migrations, recorded)
+        first_versions = _check_history(migrations, recorded)
         for migration in migrations:
             if migration.version in recorded:
                 continue
             log.info("applying migration %s", migration.label)
             _apply(conn, migration)
             applied_now.append(migration)
+        if first_versions:
+            _repair_checksums(conn, dsn, directory, first_versions)
     return applied_now
 
 
@@ -154,8 +162,11 @@ def _recorded(conn: Any) -> dict[int, tuple[str, str]]:
         return {version: (name, checksum) for version, name, checksum in cur.fetchall()}
 
 
-def _check_history(migrations: list[Migration], recorded: dict[int, tuple[str, str]]) -> None:
+def _check_history(migrations: list[Migration], recorded: dict[int, tuple[str, str]]) -> list[Migration]:
+    """Refuse a history this checkout cannot continue; return the applied files whose first
+    version (edited after it landed) the database carries."""
     by_version = {migration.version: migration for migration in migrations}
+    first_versions: list[Migration] = []
     for version, (name, checksum) in sorted(recorded.items()):
         migration = by_version.get(version)
         if migration is None:
@@ -163,11 +174,41 @@ def _check_history(migrations: list[Migration], recorded: dict[int, tuple[str, s
                 f"the database has migration {version:04d}_{name} applied, but there is no file "
                 f"{version:04d}_*.sql here: is this checkout older than the database?"
             )
-        if migration.checksum != checksum:
+        if carries_first_version(version, checksum, migration.checksum):
+            first_versions.append(migration)
+        elif migration.checksum != checksum:
             raise MigrationError(
                 f"{migration.path.name} was edited after it was applied (checksum differs); "
                 f"an applied migration must not change: add a new migration instead"
             )
+    return first_versions
+
+
+def _repair_checksums(conn: Any, dsn: str, directory: Path, first_versions: list[Migration]) -> None:
+    """Record the edited files' checksums, once the database's schema is proven the same as a fresh one's.
+
+    The pending migrations have run by now (among them the one that brings such a database to the
+    edited files' schema). Should the schemas still differ (a hand-made change, say), nothing is
+    recorded and every later run refuses again, naming the differences.
+    """
+    labels = ", ".join(migration.label for migration in first_versions)
+    log.info("the database carries the first versions of %s (edited after they landed); comparing schemas", labels)
+    differences = schema_differences(dsn, directory, apply_migrations)
+    if differences:
+        shown = "\n  ".join(differences[:20])
+        more = f"\n  ... and {len(differences) - 20} more" if len(differences) > 20 else ""
+        raise MigrationError(
+            f"the database carries the first versions of {labels}, which were edited after they landed, "
+            f"and its schema differs from a freshly migrated database's:\n  {shown}{more}\n"
+            f"bring it to the schema of today's migrations by hand (or restore a backup), then run bin/migrate again"
+        )
+    with conn, conn.cursor() as cur:
+        for migration in first_versions:
+            cur.execute(
+                "UPDATE schema_migrations SET checksum = %s WHERE version = %s",
+                (migration.checksum, migration.version),
+            )
+    log.warning("schema proven the same as a fresh database's: recorded the edited checksums of %s", labels)
 
 
 def _apply(conn: Any, migration: Migration) -> None:
