@@ -89,6 +89,11 @@ class Settings:
     max_upload_size: int = _setting(
         50 * MB, "JAAN_MAX_UPLOAD_SIZE", "largest body in bytes a route may allow (uploads)"
     )
+    whole_list_max_rows: int = _setting(
+        20_000,
+        "JAAN_WHOLE_LIST_MAX_ROWS",
+        "most rows admin inventory and admin users return without page/per_page (more: 400, ask for pages)",
+    )
     cors_origins: tuple[str, ...] = _setting(
         (),
         "JAAN_CORS_ORIGINS",
@@ -218,6 +223,8 @@ class Settings:
     def validate(self) -> None:
         if self.pool_min < 0 or self.pool_max < 1 or self.pool_min > self.pool_max:
             raise ValueError("pool_min must be between 0 and pool_max, and pool_max at least 1")
+        if self.whole_list_max_rows < 1:
+            raise ValueError("whole_list_max_rows must be at least 1")
         if self.max_body_size > self.max_upload_size:
             raise ValueError("max_body_size cannot exceed max_upload_size")
         for name in ("connect_timeout", "statement_timeout", "lock_timeout", "request_timeout"):

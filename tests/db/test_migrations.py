@@ -108,7 +108,7 @@ def test_the_settings_table_exists_with_its_seeded_rows(empty_database: str):
         ("default_shipping_fee", "10.00", "number", "financial", True),
         ("free_shipping_threshold", "100.00", "number", "financial", True),
         ("invoice_payment_terms_days", "30", "number", "invoices", False),
-        ("purchase_tax_rate", "0", "number", "purchasing", False),
+        ("purchase_tax_rate", "0.05", "number", "purchasing", False),
         ("store_timezone", "UTC", "text", "general", False),
         ("tax_rate", "0.08", "number", "financial", True),
     ]

@@ -1,9 +1,10 @@
 """Customers (#42–#43): registered users who are not admins, with what their orders add up to.
 
-Spend and order counts leave out cancelled orders (D-28).  The list pages through users first
-(newest first, an index) and aggregates each page's customers' orders through the orders' user
-index, so a page costs the same however many customers and orders there are; only a ``tier`` or
-``status`` filter, which depends on the aggregates, has to look at every customer matching the search.
+`total_orders` counts every order, cancelled ones too (the detail lists them all beside it); spend,
+tiers and activity leave cancelled orders out (§5.9).  The list is sorted by spend, highest first,
+as the store's web client expects, so it aggregates every customer matching the filters (through
+the orders' user index) before taking a page.  Each customer carries `addresses`: the distinct
+shipping addresses of their orders, newest first, fetched for a whole page in one query.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jaan.db.pool import Row
+from jaan.db.pool import Cursor, Row
 from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.state import DATABASE
@@ -43,10 +44,23 @@ LIST_QUERY: dict[str, Field] = {
 # Each customer's orders, through orders_user_idx.
 _SPEND = """
 LEFT JOIN LATERAL (
-    SELECT count(*)::int AS total_orders, coalesce(sum(o.total), 0) AS total_spent,
-           max(o.created_at) AS last_order_date
-    FROM orders o WHERE o.user_id = u.id AND o.status <> 'cancelled'
+    SELECT count(*)::int AS total_orders,
+           coalesce(sum(o.total) FILTER (WHERE o.status <> 'cancelled'), 0) AS total_spent,
+           max(o.created_at) FILTER (WHERE o.status <> 'cancelled') AS last_order_date
+    FROM orders o WHERE o.user_id = u.id
 ) spend ON true
+"""
+# The order's address shape, one entry per distinct address, the most recently used first.
+_ADDRESSES = """
+SELECT user_id, json_agg(json_build_object('street', street, 'street2', street2, 'city', city, 'state', state,
+                                           'zip', zip, 'country', country) ORDER BY last_used DESC) AS addresses
+FROM (
+    SELECT user_id, shipping_street AS street, shipping_street2 AS street2, shipping_city AS city,
+           shipping_state AS state, shipping_zip AS zip, shipping_country AS country, max(created_at) AS last_used
+    FROM orders WHERE user_id = ANY(%s::uuid[])
+    GROUP BY user_id, shipping_street, shipping_street2, shipping_city, shipping_state, shipping_zip, shipping_country
+) used
+GROUP BY user_id
 """
 _ACTIVE = f"spend.last_order_date >= now() - interval '{ACTIVE_DAYS} days'"
 
@@ -55,8 +69,21 @@ def tier_of(spent: Decimal) -> str:
     return next(name for name, floor in TIERS if spent >= floor)
 
 
-def _shaped(row: Row) -> Row:
-    return {**row, "tier": tier_of(row["total_spent"]), "status": "active" if row.pop("active") else "inactive"}
+def _shaped(row: Row, addresses: dict[Any, list[Row]]) -> Row:
+    return {
+        **row,
+        "tier": tier_of(row["total_spent"]),
+        "status": "active" if row.pop("active") else "inactive",
+        "addresses": addresses.get(row["id"], []),
+    }
+
+
+async def _addresses(cur: Cursor, user_ids: list[Any]) -> dict[Any, list[Row]]:
+    """Each customer's shipping addresses (newest first), for many customers in one query."""
+    if not user_ids:
+        return {}
+    rows = await cur.fetch_all(_ADDRESSES, ([str(user_id) for user_id in user_ids],))
+    return {row["user_id"]: row["addresses"] for row in rows}
 
 
 def _conditions(query: dict[str, Any]) -> tuple[list[str], list[Any], bool]:
@@ -92,13 +119,14 @@ async def list_customers(request: web.Request) -> web.Response:
             "SELECT u.id, u.email, u.full_name, u.created_at, pr.phone, spend.total_orders, spend.total_spent,"
             f" spend.last_order_date, coalesce({_ACTIVE}, false) AS active"
             f" FROM users u {_SPEND} LEFT JOIN profiles pr ON pr.user_id = u.id"
-            f" WHERE {where} ORDER BY u.created_at DESC, u.id DESC LIMIT %s OFFSET %s",
+            f" WHERE {where} ORDER BY spend.total_spent DESC, u.created_at DESC, u.id DESC LIMIT %s OFFSET %s",
             (*params, page.per_page, page.offset),
         )
         total = await cur.fetch_value(
             f"SELECT count(*) FROM users u {_SPEND if needs_spend else ''} WHERE {where}", params
         )
-    return ok(page.result([_shaped(row) for row in rows], total))
+        addresses = await _addresses(cur, [row["id"] for row in rows])
+    return ok(page.result([_shaped(row, addresses) for row in rows], total))
 
 
 @routes.route("GET", "/api/admin/customers/{id}", access=Access.ADMIN, summary="One customer with recent orders")
@@ -119,4 +147,5 @@ async def get_customer(request: web.Request) -> web.Response:
             " ORDER BY created_at DESC, id DESC LIMIT 10",
             (customer_id,),
         )
-    return ok({**_shaped(row), "orders": orders})
+        addresses = await _addresses(cur, [customer_id])
+    return ok({**_shaped(row, addresses), "orders": orders})

@@ -23,6 +23,7 @@ SESSIONS_CHANNEL = "jaan_sessions"
 TABLE_CHANNEL = "jaan_changed"
 # Tags of cached responses: what each shows, so a change drops exactly those.
 IN_STOCK_LISTS = "in-stock-lists"
+STOCK_VIEWS = "stock-views"  # what shows every product's stock (the admin's whole inventory)
 
 
 def product_tag(product_id: object) -> str:
@@ -48,6 +49,7 @@ def forget_stock_here(request: web.Request, product_id: int) -> None:
 def _stock_changed(cache: ResponseCache, payload: str) -> None:
     product_id, _, crossed_zero = payload.partition(":")
     cache.drop(product_tag(product_id))
+    cache.drop(STOCK_VIEWS)
     if crossed_zero == "1":
         cache.drop(IN_STOCK_LISTS)
 

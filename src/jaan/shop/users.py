@@ -20,10 +20,13 @@ from jaan.shop.accounts.roles import Role
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import CurrentUser, end_all_sessions
 from jaan.shop.activity import record_activity
+from jaan.shop.freshness import table_tag
+from jaan.shop.whole_lists import refuse_if_too_long, wants_whole_list, whole_list_response
 from jaan.state import DATABASE
-from jaan.web.envelope import ok
+from jaan.web.envelope import dumps, ok
 from jaan.web.errors import Conflict, NotFound
-from jaan.web.validation import Choice, Field, Integer, String, page_of, parse_body, parse_query, uuid_from_path
+from jaan.web.response_cache import RESPONSE_CACHE
+from jaan.web.validation import Choice, Field, Integer, Page, String, parse_body, parse_query, uuid_from_path
 
 routes = RouteTable("users")
 
@@ -41,17 +44,34 @@ _PROFILE = " LEFT JOIN profiles pr ON pr.user_id = u.id"
     "GET",
     "/api/admin/users",
     access=Access.ADMIN,
-    summary="Users and their roles, newest first (data is a bare array; paging keys beside it)",
+    summary="Users and their roles, newest first: every user without page/per_page (up to a ceiling), else a page"
+    " (data is a bare array; paging keys beside it)",
     query=LIST_QUERY,
 )
 async def list_users(request: web.Request) -> web.Response:
     query = parse_query(request, LIST_QUERY)
-    page = page_of(request, default_per_page=100)
     where, params = "true", []
     if query.get("search"):
         where = "(u.email ILIKE %s OR u.full_name ILIKE %s)"
         params = [f"%{escape_like(query['search'])}%"] * 2
-    async with request.app[DATABASE].cursor() as cur:
+    database = request.app[DATABASE]
+    if wants_whole_list(request):
+
+        async def build() -> bytes:
+            async with database.cursor() as cur:
+                refuse_if_too_long(
+                    request, await cur.fetch_value(f"SELECT count(*) FROM users u WHERE {where}", params)
+                )
+                rows = await cur.fetch_all(
+                    f"{_USER_SQL}{_PROFILE} WHERE {where} ORDER BY u.created_at DESC, u.id DESC", params
+                )
+            return dumps({"success": True, "data": rows, "total": len(rows)})
+
+        # Kept until a user is added, removed or renamed, changes role, or a profile changes.
+        tags = (table_tag("users"), table_tag("profiles"))
+        return await whole_list_response(request, ("whole users", query.get("search")), build, tags)
+    page = Page(query["page"], query["per_page"])
+    async with database.cursor() as cur:
         rows = await cur.fetch_all(
             f"{_USER_SQL}{_PROFILE} WHERE {where} ORDER BY u.created_at DESC, u.id DESC LIMIT %s OFFSET %s",
             (*params, page.per_page, page.offset),
@@ -104,4 +124,5 @@ async def set_role(request: web.Request) -> web.Response:
         user = await change_role(cur, user_id, Role(body["role"]), current_user(request))
     # Other workers hear of it by NOTIFY; this one forgets at once, so the next request is refused.
     request.app[SESSION_CACHE].forget_user(user_id)
+    request.app[RESPONSE_CACHE].drop(table_tag("users"))
     return ok(user)

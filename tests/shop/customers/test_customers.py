@@ -1,4 +1,6 @@
-"""Customers (#42–#43): non-admin users with their spend, tiers and activity, cancelled orders left out."""
+"""Customers (#42–#43): non-admin users with their spend, tiers, activity and addresses.
+
+Cancelled orders count in `total_orders` but never in spend (§5.9)."""
 
 from __future__ import annotations
 
@@ -28,10 +30,11 @@ async def test_customers_carry_spend_tier_and_status(make_client, admin, make_ac
     assert response.status == 200
     page = (await response.json())["data"]
     assert page["total"] == 3 and page["page"] == 1 and page["per_page"] == 20 and page["total_pages"] == 1
-    # Newest customers first.
-    assert [row["email"] for row in page["data"]] == [new.email, idle.email, big.email]
+    # The biggest spenders first (#42).
+    assert [row["email"] for row in page["data"]] == [big.email, idle.email, new.email]
     row = find(page["data"], big)
-    assert (row["total_orders"], row["total_spent"], row["tier"], row["status"]) == (2, 2100, "Gold", "active")
+    # Three orders, the cancelled one among them; it adds nothing to the spend.
+    assert (row["total_orders"], row["total_spent"], row["tier"], row["status"]) == (3, 2100, "Gold", "active")
     row = find(page["data"], idle)
     assert (row["total_orders"], row["total_spent"], row["tier"], row["status"]) == (1, 499.99, "Bronze", "inactive")
     row = find(page["data"], new)
@@ -43,9 +46,9 @@ async def test_customers_carry_spend_tier_and_status(make_client, admin, make_ac
         return [row["email"] for row in (await response.json())["data"]["data"]]
 
     assert await emails("status=active") == [big.email]
-    assert await emails("status=inactive") == [new.email, idle.email]
+    assert await emails("status=inactive") == [idle.email, new.email]
     assert await emails("tier=gold") == [big.email]
-    assert await emails("tier=Bronze") == [new.email, idle.email]
+    assert await emails("tier=Bronze") == [idle.email, new.email]
     assert await emails("tier=platinum") == []
     assert await emails("per_page=1&page=2") == [idle.email]
 
@@ -70,9 +73,39 @@ async def test_one_customer_with_the_latest_ten_orders(make_client, admin, custo
     response = await client.get(f"/api/admin/customers/{customer.id}", headers=admin.headers)
     assert response.status == 200
     data = (await response.json())["data"]
-    assert data["email"] == customer.email and data["total_orders"] == 11 and data["total_spent"] == 110
+    # total_orders counts the cancelled order the list below shows; the spend leaves it out.
+    assert data["email"] == customer.email and data["total_orders"] == 12 and data["total_spent"] == 110
     assert data["tier"] == "Bronze" and data["status"] == "active" and "avatar_url" in data
     assert len(data["orders"]) == 10 and data["orders"][0]["status"] == "cancelled"
     assert orders[0] not in {order["id"] for order in data["orders"]}
     for missing in (uuid.uuid4(), "not-a-uuid"):
         assert (await client.get(f"/api/admin/customers/{missing}", headers=admin.headers)).status == 404
+
+
+async def test_customers_carry_their_distinct_shipping_addresses_newest_first(make_client, admin, make_account, shop):
+    client = await make_client()
+    tag = uuid.uuid4().hex[:8]
+    two, none = (make_account("user", email=f"{n}-{tag}@example.com") for n in ("two", "none"))
+    now = dt.datetime.now(dt.UTC)
+    first = place_order(shop, two.id, "10.00", created_at=now - dt.timedelta(days=3))
+    again = place_order(shop, two.id, "10.00", created_at=now - dt.timedelta(days=2))  # same address
+    moved = place_order(shop, two.id, "10.00", created_at=now - dt.timedelta(days=1))
+    shop.query(
+        "UPDATE orders SET shipping_street = '9 Elm Rd', shipping_street2 = 'Unit 4', shipping_city = 'Portland',"
+        " shipping_state = 'OR', shipping_zip = '97201', shipping_country = 'United States' WHERE id = %s",
+        (moved,),
+    )
+    newest = {"street": "9 Elm Rd", "street2": "Unit 4", "city": "Portland", "state": "OR", "zip": "97201"}
+    older = {"street": "1 Main St", "street2": None, "city": "Springfield", "state": "IL", "zip": "62701"}
+    expected = [{**newest, "country": "United States"}, {**older, "country": "United States"}]
+    assert first != again
+
+    response = await client.get(f"/api/admin/customers?search={tag}", headers=admin.headers)
+    rows = (await response.json())["data"]["data"]
+    assert find(rows, two)["addresses"] == expected
+    assert find(rows, none)["addresses"] == []
+
+    detail = (await (await client.get(f"/api/admin/customers/{two.id}", headers=admin.headers)).json())["data"]
+    assert detail["addresses"] == expected
+    detail = (await (await client.get(f"/api/admin/customers/{none.id}", headers=admin.headers)).json())["data"]
+    assert detail["addresses"] == []

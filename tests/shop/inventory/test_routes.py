@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
+from jaan.web.response_cache import RESPONSE_CACHE
 from tests.shop.orders.conftest import Shop
+from tests.shop.test_freshness import eventually
 
 
 @pytest.fixture
@@ -94,7 +96,9 @@ async def test_inventory_view_pages_and_counts(make_client, admin, shop):
     tag = uuid.uuid4().hex[:8]
     for stock in (0, 3, 50):
         shop.product(stock=stock, name=f"Lentils {tag} {stock}")
-    view = await (await client.get("/api/admin/inventory", params={"search": tag}, headers=admin.headers)).json()
+    view = await (
+        await client.get("/api/admin/inventory", params={"search": tag, "page": "1"}, headers=admin.headers)
+    ).json()
     data = view["data"]
     assert [p["currentStock"] for p in data["products"]] == [0, 3, 50]
     assert {"totalItems", "totalValue", "outOfStockCount", "lowStockCount"} <= set(data["stats"])
@@ -103,6 +107,77 @@ async def test_inventory_view_pages_and_counts(make_client, admin, shop):
         await client.get("/api/admin/inventory", params={"search": tag, "status": "low_stock"}, headers=admin.headers)
     ).json()
     assert [p["currentStock"] for p in low["data"]["products"]] == [3]
+    one = await (
+        await client.get(
+            "/api/admin/inventory", params={"search": tag, "per_page": "2", "page": "2"}, headers=admin.headers
+        )
+    ).json()
+    assert [p["currentStock"] for p in one["data"]["products"]] == [50] and one["data"]["total_pages"] == 2
+
+
+async def test_without_paging_the_inventory_is_every_product(make_client, admin, shop):
+    """The web client's Inventory page asks without paging and counts what it gets (issue 10)."""
+    client = await make_client()
+    tag = uuid.uuid4().hex[:8]
+    shop.query(
+        "INSERT INTO products (name, slug, sku, price, unit, stock_quantity)"
+        " SELECT 'Millet ' || %s || ' ' || n, 'millet-' || %s || '-' || n, 'MIL-' || %s || '-' || n, 2.5, 'kg', n"
+        " FROM generate_series(1, 120) n",
+        (tag, tag, tag),
+    )
+    response = await client.get("/api/admin/inventory", headers=admin.headers)
+    assert response.status == 200 and response.headers["Cache-Control"] == "private, no-cache"
+    data = (await response.json())["data"]
+    live = shop.value("SELECT count(*) FROM products WHERE archived_at IS NULL")
+    assert len(data["products"]) == data["total"] == data["stats"]["totalItems"] == live > 100
+    assert "page" not in data and "per_page" not in data
+    tagged = await (await client.get("/api/admin/inventory", params={"search": tag}, headers=admin.headers)).json()
+    assert len(tagged["data"]["products"]) == 120
+    paged = await (await client.get("/api/admin/inventory?page=1", headers=admin.headers)).json()
+    assert len(paged["data"]["products"]) == 100 and paged["data"]["total"] == live
+
+
+async def test_the_whole_inventory_is_cached_until_stock_or_the_catalogue_changes(make_client, admin, shop):
+    client = await make_client()
+    tag = uuid.uuid4().hex[:8]
+    product = shop.product(stock=5, name=f"Jaggery {tag}")
+    path, params = "/api/admin/inventory", {"search": tag}
+
+    async def stock_shown() -> int:
+        response = await client.get(path, params=params, headers=admin.headers)
+        return (await response.json())["data"]["products"][0]["currentStock"]
+
+    assert await stock_shown() == 5
+    assert client.app[RESPONSE_CACHE].get(("whole inventory", tag, "all")) is not None
+    # A change through this worker is visible at once…
+    assert (await client.post(f"{path}/adjust", json=adjustment(product, 2), headers=admin.headers)).status == 200
+    assert await stock_shown() == 7
+    # …and one made elsewhere (another worker, psql) as soon as its notification arrives.
+    shop.query("UPDATE products SET stock_quantity = 11 WHERE id = %s", (product,))
+    await eventually(lambda: _equals(stock_shown, 11), within=10)
+    shop.query("UPDATE products SET archived_at = now() WHERE id = %s", (product,))
+    await eventually(lambda: _empty(client, path, params, admin), within=10)
+
+
+async def _equals(read, expected) -> bool:
+    return await read() == expected
+
+
+async def _empty(client, path, params, admin) -> bool:
+    return (await (await client.get(path, params=params, headers=admin.headers)).json())["data"]["products"] == []
+
+
+async def test_a_whole_inventory_past_the_ceiling_asks_for_pages(make_client, admin, shop):
+    client = await make_client(whole_list_max_rows=2)
+    tag = uuid.uuid4().hex[:8]
+    for stock in (1, 2, 3):
+        shop.product(stock=stock, name=f"Sago {tag} {stock}")
+    response = await client.get("/api/admin/inventory", params={"search": tag}, headers=admin.headers)
+    assert response.status == 400
+    body = await response.json()
+    assert "page" in body["error"] and "per_page" in body["details"]
+    paged = await client.get("/api/admin/inventory", params={"search": tag, "per_page": "2"}, headers=admin.headers)
+    assert paged.status == 200 and len((await paged.json())["data"]["products"]) == 2
 
 
 async def test_inventory_routes_are_admin_only(make_client, customer):

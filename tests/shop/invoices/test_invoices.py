@@ -78,6 +78,56 @@ async def test_invalid_manual_invoices_are_400(make_client, admin, shop, broken)
     assert shop.value("SELECT count(*) FROM invoices WHERE customer_name = %s", (name,)) == 0
 
 
+SPEC_BODY = {  # what the web client's invoice dialog sends (#37): amounts, no lines
+    **CUSTOMER,
+    "customer_phone": "207-555-0100",
+    "billing_country": "United States",
+    "subtotal": 250,
+    "tax": 20,
+    "shipping_fee": 15.5,
+    "total": 285.5,
+    "status": "draft",
+    "due_days": 14,
+    "notes": "pallet deposit",
+}
+
+
+async def test_a_manual_invoice_without_lines_keeps_the_amounts_sent(make_client, admin):
+    client = await make_client()
+    response = await client.post("/api/admin/invoices", json=SPEC_BODY, headers=admin.headers)
+    assert response.status == 200, await response.text()
+    invoice = (await response.json())["data"]
+    assert (invoice["subtotal"], invoice["tax"], invoice["shipping_fee"], invoice["total"]) == (250, 20, 15.5, 285.5)
+    assert invoice["balance_due"] == 285.5 and invoice["amount_paid"] == 0 and invoice["items"] == []
+    assert invoice["notes"] == "pallet deposit" and invoice["customer_phone"] == "207-555-0100"
+    # Changing the shipping of a line-less invoice keeps its subtotal and tax.
+    path = f"/api/admin/invoices/{invoice['id']}"
+    edited = (await (await client.put(path, json={"shipping_fee": 5}, headers=admin.headers)).json())["data"]
+    assert (edited["subtotal"], edited["tax"], edited["shipping_fee"], edited["total"]) == (250, 20, 5, 275)
+    assert edited["balance_due"] == 275
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"total": None}, "total"),
+        ({"subtotal": None}, "subtotal"),
+        ({"total": 285.49}, "total"),
+        ({"tax": 20.001}, "tax"),
+        ({"subtotal": -1, "total": 34.5}, "subtotal"),
+    ],
+)
+async def test_a_manual_invoice_without_lines_must_add_up(make_client, admin, shop, changes, field):
+    client = await make_client()
+    name = f"Nobody {uuid.uuid4().hex[:8]}"
+    body = {**SPEC_BODY, "customer_name": name, **changes}
+    body = {key: value for key, value in body.items() if value is not None}
+    response = await client.post("/api/admin/invoices", json=body, headers=admin.headers)
+    assert response.status == 400
+    assert field in (await response.json())["details"]
+    assert shop.value("SELECT count(*) FROM invoices WHERE customer_name = %s", (name,)) == 0
+
+
 async def test_partial_then_full_payment_and_no_overpayment(make_client, admin):
     client = await make_client()
     invoice = await create(client, admin, status="sent")

@@ -15,8 +15,8 @@ async def test_a_purchase_order_is_created_as_a_draft_with_server_totals(purchas
     )
     assert re.fullmatch(r"PO\d{4}-\d{5,}", po["po_number"])
     assert po["status"] == "draft" and po["payment_status"] == "unpaid"
-    # 30 × 2.50 + 30 × 1.80 = 129.00; purchases for resale carry no tax (purchase_tax_rate 0).
-    assert (po["subtotal"], po["tax_amount"], po["shipping_cost"], po["total_amount"]) == (129, 0, 0, 129)
+    # 30 × 2.50 + 30 × 1.80 = 129.00, and the default purchase_tax_rate of 5 %: 6.45.
+    assert (po["subtotal"], po["tax_amount"], po["shipping_cost"], po["total_amount"]) == (129, 6.45, 0, 135.45)
     assert po["expected_delivery_date"] == "2030-01-15" and po["supplier_name"] == supplier["name"]
     assert [(i["product_id"], i["quantity"], i["line_total"], i["received_quantity"]) for i in po["items"]] == [
         (rice, 30, 75, 0),
@@ -39,13 +39,16 @@ async def test_purchase_order_numbers_come_from_a_sequence_and_never_repeat(purc
 async def test_purchase_tax_follows_the_purchase_tax_rate_setting(purchasing, shop):
     supplier = await purchasing.supplier()
     product = shop.product()
-    shop.query("UPDATE settings SET value = '0.05' WHERE key = 'purchase_tax_rate'")
+    # 9.99 × 0.05 (the default) = 0.4995 → 0.50 (half up); total 9.99 + 0.50 + 4.00.
+    po = await purchasing.purchase_order(supplier["id"], (product, 3, "3.33"), shipping_cost=4)
+    assert (po["subtotal"], po["tax_amount"], po["shipping_cost"], po["total_amount"]) == (9.99, 0.5, 4, 14.49)
+    shop.query("UPDATE settings SET value = '0.07' WHERE key = 'purchase_tax_rate'")
     try:
         po = await purchasing.purchase_order(supplier["id"], (product, 3, "3.33"), shipping_cost=4)
     finally:
-        shop.query("UPDATE settings SET value = '0' WHERE key = 'purchase_tax_rate'")
-    # 9.99 × 0.05 = 0.4995 → 0.50 (half up); total 9.99 + 0.50 + 4.00.
-    assert (po["subtotal"], po["tax_amount"], po["shipping_cost"], po["total_amount"]) == (9.99, 0.5, 4, 14.49)
+        shop.query("UPDATE settings SET value = '0.05' WHERE key = 'purchase_tax_rate'")
+    # 9.99 × 0.07 = 0.6993 → 0.70.
+    assert (po["subtotal"], po["tax_amount"], po["shipping_cost"], po["total_amount"]) == (9.99, 0.7, 4, 14.69)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ async def test_all_settings_by_category_and_key_with_typed_values(make_client, a
     by_key = {r["key"]: r for r in rows}
     assert by_key["tax_rate"]["value"] == 0.08 and by_key["tax_rate"]["value_type"] == "number"
     assert by_key["allow_po_over_receipt"]["value"] is False
-    assert by_key["purchase_tax_rate"]["value"] == 0
+    assert by_key["purchase_tax_rate"]["value"] == 0.05
 
 
 async def test_settings_of_one_category(make_client, admin):

@@ -8,6 +8,8 @@ import uuid
 import psycopg2
 import pytest
 
+from tests.shop.test_freshness import eventually
+
 
 def query(dsn, sql, params=()):
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
@@ -22,13 +24,76 @@ async def test_users_are_listed_once_each_newest_first_and_searchable(make_clien
     tag = uuid.uuid4().hex[:8]
     older = make_account("user", email=f"older-{tag}@example.com")
     newer = make_account("admin", email=f"newer-{tag}@example.com")
-    response = await client.get(f"/api/admin/users?search={tag}", headers=admin.headers)
+    response = await client.get(f"/api/admin/users?search={tag}&page=1", headers=admin.headers)
     assert response.status == 200
     body = await response.json()
     assert [(u["email"], u["role"]) for u in body["data"]] == [(newer.email, "admin"), (older.email, "user")]
     assert set(body["data"][0]) >= {"id", "email", "full_name", "created_at", "phone", "role"}
     assert body["total"] == 2 and body["per_page"] == 100
     assert (await client.get("/api/admin/users?per_page=1000", headers=admin.headers)).status == 400
+
+
+async def test_without_paging_every_user_is_listed(make_client, admin, make_account, probe_database):
+    """The web client's Users page asks without paging and counts what it gets (issue 10)."""
+    client = await make_client()
+    while query(probe_database, "SELECT count(*) FROM users")[0][0] <= 100:
+        make_account("user")
+    response = await client.get("/api/admin/users", headers=admin.headers)
+    assert response.status == 200 and response.headers["Cache-Control"] == "private, no-cache"
+    body = await response.json()
+    assert len(body["data"]) == body["total"] == query(probe_database, "SELECT count(*) FROM users")[0][0] > 100
+    assert "page" not in body and "per_page" not in body
+    paged = await (await client.get("/api/admin/users?per_page=100", headers=admin.headers)).json()
+    assert len(paged["data"]) == 100 and paged["total"] == body["total"]
+
+
+async def test_the_whole_user_list_follows_role_name_and_phone_changes(
+    make_client, admin, make_account, probe_database
+):
+    client = await make_client()
+    tag = uuid.uuid4().hex[:8]
+    user = make_account("user", email=f"follow-{tag}@example.com")
+    path = f"/api/admin/users?search={tag}"
+
+    async def shown() -> tuple:
+        row = (await (await client.get(path, headers=admin.headers)).json())["data"][0]
+        return row["role"], row["full_name"], row["phone"]
+
+    assert (await shown())[0] == "user"
+    changed = await client.put(f"/api/admin/users/{user.id}/role", json={"role": "moderator"}, headers=admin.headers)
+    assert changed.status == 200
+    assert (await shown())[0] == "moderator"  # this worker forgot at once
+    # Changes made elsewhere arrive by notification.
+    query(probe_database, "UPDATE users SET full_name = 'Renamed' WHERE id = %s", (str(user.id),))
+    await eventually(lambda: _shows(shown, ("moderator", "Renamed", None)), within=10)
+    query(
+        probe_database,
+        "INSERT INTO profiles (user_id, phone) VALUES (%s, '555-0199')"
+        " ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone",
+        (str(user.id),),
+    )
+    await eventually(lambda: _shows(shown, ("moderator", "Renamed", "555-0199")), within=10)
+    make_account("user", email=f"another-{tag}@example.com")
+    await eventually(lambda: _count_is(client, path, admin, 2), within=10)
+
+
+async def _shows(read, expected) -> bool:
+    return await read() == expected
+
+
+async def _count_is(client, path, admin, count) -> bool:
+    return len((await (await client.get(path, headers=admin.headers)).json())["data"]) == count
+
+
+async def test_a_whole_user_list_past_the_ceiling_asks_for_pages(make_client, admin, make_account):
+    client = await make_client(whole_list_max_rows=1)
+    tag = uuid.uuid4().hex[:8]
+    for n in range(2):
+        make_account("user", email=f"many{n}-{tag}@example.com")
+    response = await client.get(f"/api/admin/users?search={tag}", headers=admin.headers)
+    assert response.status == 400 and "per_page" in (await response.json())["details"]
+    paged = await client.get(f"/api/admin/users?search={tag}&per_page=1", headers=admin.headers)
+    assert paged.status == 200 and (await paged.json())["total_pages"] == 2
 
 
 async def test_changing_a_role_is_audited_and_ends_that_users_sessions(make_client, admin, customer, probe_database):

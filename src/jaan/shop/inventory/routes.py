@@ -11,11 +11,12 @@ from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
-from jaan.shop.freshness import forget_stock_here
+from jaan.shop.freshness import STOCK_VIEWS, forget_stock_here
 from jaan.shop.inventory.ledger import change_stock
 from jaan.shop.store_settings import read_settings
+from jaan.shop.whole_lists import refuse_if_too_long, wants_whole_list, whole_list_response
 from jaan.state import DATABASE
-from jaan.web.envelope import ok
+from jaan.web.envelope import dumps, ok
 from jaan.web.errors import InvalidInput, NotFound
 from jaan.web.validation import Choice, Integer, Page, String, parse_body, parse_query
 
@@ -121,8 +122,27 @@ async def adjustments(request: web.Request) -> web.Response:
     return ok(rows)
 
 
+_STOCK_LEVELS_SQL = (
+    'SELECT id, name, sku, stock_quantity AS "currentStock", low_stock_threshold AS "minStock",'
+    ' coalesce(cost_price, price) AS "unitCost", coalesce(category_id, 0) AS "categoryId", price, stock_status'
+    " FROM products"
+)
+# Over every live product (one rule for low and out of stock: the stock_status column).
+_STOCK_STATS_SQL = (
+    'SELECT count(*) AS "totalItems",'
+    ' coalesce(round(sum(greatest(stock_quantity, 0) * coalesce(cost_price, price)), 2), 0) AS "totalValue",'
+    " count(*) FILTER (WHERE stock_status = 'out_of_stock') AS \"outOfStockCount\","
+    " count(*) FILTER (WHERE stock_status = 'low_stock') AS \"lowStockCount\""
+    " FROM products WHERE archived_at IS NULL"
+)
+
+
 @routes.route(
-    "GET", "/api/admin/inventory", access=Access.ADMIN, summary="Stock levels and their value", query=VIEW_QUERY
+    "GET",
+    "/api/admin/inventory",
+    access=Access.ADMIN,
+    summary="Stock levels and their value: every product without page/per_page (up to a ceiling), else a page",
+    query=VIEW_QUERY,
 )
 async def inventory(request: web.Request) -> web.Response:
     query = parse_query(request, VIEW_QUERY)
@@ -134,22 +154,26 @@ async def inventory(request: web.Request) -> web.Response:
         conditions.append("stock_status = %s")
         params.append(query["status"])
     where = " AND ".join(conditions)
-    page = Page(query["page"], query["per_page"])
     database = request.app[DATABASE]
+    if wants_whole_list(request):
+
+        async def build() -> bytes:
+            async with database.cursor() as cur:
+                refuse_if_too_long(
+                    request, await cur.fetch_value(f"SELECT count(*) FROM products WHERE {where}", params)
+                )
+                products = await cur.fetch_all(f"{_STOCK_LEVELS_SQL} WHERE {where} ORDER BY name, id", params)
+                stats = await cur.fetch_one(_STOCK_STATS_SQL)
+            return dumps({"success": True, "data": {"products": products, "stats": stats, "total": len(products)}})
+
+        # Kept until a stock change (STOCK_VIEWS) or any catalogue change (which empties the cache).
+        key = ("whole inventory", query.get("search"), query["status"])
+        return await whole_list_response(request, key, build, (STOCK_VIEWS,))
+    page = Page(query["page"], query["per_page"])
     products = await database.fetch_all(
-        'SELECT id, name, sku, stock_quantity AS "currentStock", low_stock_threshold AS "minStock",'
-        ' coalesce(cost_price, price) AS "unitCost", coalesce(category_id, 0) AS "categoryId", price, stock_status'
-        f" FROM products WHERE {where} ORDER BY name, id LIMIT %s OFFSET %s",
-        (*params, page.per_page, page.offset),
+        f"{_STOCK_LEVELS_SQL} WHERE {where} ORDER BY name, id LIMIT %s OFFSET %s", (*params, page.per_page, page.offset)
     )
-    # Over every live product (one rule for low and out of stock: the stock_status column).
-    stats = await database.fetch_one(
-        'SELECT count(*) AS "totalItems",'
-        ' coalesce(round(sum(greatest(stock_quantity, 0) * coalesce(cost_price, price)), 2), 0) AS "totalValue",'
-        " count(*) FILTER (WHERE stock_status = 'out_of_stock') AS \"outOfStockCount\","
-        " count(*) FILTER (WHERE stock_status = 'low_stock') AS \"lowStockCount\""
-        " FROM products WHERE archived_at IS NULL",
-    )
+    stats = await database.fetch_one(_STOCK_STATS_SQL)
     total = await database.fetch_value(f"SELECT count(*) FROM products WHERE {where}", params)
     listing = page.result(products, total)
     return ok({"products": listing.pop("data"), "stats": stats, **listing})

@@ -22,7 +22,7 @@ from jaan.shop.orders.pricing import line_total, with_tax
 from jaan.shop.store_settings import read_settings
 from jaan.state import DATABASE
 from jaan.web.envelope import ok
-from jaan.web.errors import Conflict, NotFound
+from jaan.web.errors import Conflict, InvalidInput, NotFound
 from jaan.web.validation import (
     Choice,
     Email,
@@ -73,8 +73,13 @@ CUSTOMER = {
 }
 NEW_INVOICE = {
     **CUSTOMER,
-    "items": ListOf(LINE, min_items=1, max_items=200),
+    # With lines, the server totals them; without (the spec's #37 body), the amounts sent are the
+    # invoice's, and they must add up: total = subtotal + tax + shipping_fee.
+    "items": ListOf(LINE, min_items=1, max_items=200, required=False),
+    "subtotal": Money(maximum=100_000_000, required=False),
+    "tax": Money(maximum=100_000_000, default=0),
     "shipping_fee": Money(maximum=1_000_000, default=0),
+    "total": Money(maximum=100_000_000, required=False),
     "status": Choice(("draft", "sent"), default="draft"),
     "due_days": Integer(minimum=0, maximum=365, required=False),
 }
@@ -176,13 +181,27 @@ async def _totals(cur: Cursor, lines: list[dict[str, Any]], shipping_fee: Decima
     return {"subtotal": totals.subtotal, "tax": totals.tax, "shipping_fee": totals.shipping_fee, "total": totals.total}
 
 
+def _amounts_sent(body: dict[str, Any]) -> dict[str, Any]:
+    """A manual invoice without lines: its amounts as sent, which must add up."""
+    missing = {name: "is required (or send items)" for name in ("subtotal", "total") if name not in body}
+    if missing:
+        raise InvalidInput("Invalid input", details=missing)
+    amounts = {name: body[name] for name in ("subtotal", "tax", "shipping_fee", "total")}
+    if amounts["total"] != amounts["subtotal"] + amounts["tax"] + amounts["shipping_fee"]:
+        raise InvalidInput("Invalid input", details={"total": "must equal subtotal + tax + shipping_fee"})
+    return amounts
+
+
 @routes.route("POST", "/api/admin/invoices", access=Access.ADMIN, summary="A manual invoice", body=NEW_INVOICE)
 async def create_invoice(request: web.Request) -> web.Response:
     body = await parse_body(request, NEW_INVOICE)
     actor = current_user(request)
     async with request.app[DATABASE].transaction() as cur:
         tz, terms = await invoice_terms(cur)
-        totals = await _totals(cur, body["items"], body["shipping_fee"])
+        if "items" in body:
+            totals = await _totals(cur, body["items"], body["shipping_fee"])
+        else:
+            totals = _amounts_sent(body)
         columns = [*CUSTOMER, "subtotal", "tax", "shipping_fee", "total", "status"]
         values = {**{name: body.get(name) for name in CUSTOMER}, **totals, "status": body["status"]}
         invoice = await cur.fetch_one(
@@ -192,7 +211,8 @@ async def create_invoice(request: web.Request) -> web.Response:
             {**values, "tz": tz, "due": body.get("due_days", terms)},
         )
         assert invoice is not None
-        await _replace_lines(cur, invoice["id"], body["items"])
+        if "items" in body:
+            await _replace_lines(cur, invoice["id"], body["items"])
         await _record(cur, actor, invoice, "Invoice Created")
         return ok(await _with_items(cur, invoice))
 
@@ -212,9 +232,14 @@ async def edit_invoice(request: web.Request) -> web.Response:
             lines = changes.get("items") or await cur.fetch_all(
                 "SELECT description, quantity, unit_price FROM invoice_items WHERE invoice_id = %s", (invoice_id,)
             )
+            shipping_fee = changes.get("shipping_fee", invoice["shipping_fee"])
             if "items" in changes:
                 await _replace_lines(cur, invoice_id, lines)
-            values.update(await _totals(cur, lines, changes.get("shipping_fee", invoice["shipping_fee"])))
+            if lines:
+                values.update(await _totals(cur, lines, shipping_fee))
+            else:  # an invoice made from amounts alone (#37) keeps them; only its shipping moved
+                total = invoice["subtotal"] + invoice["tax"] + shipping_fee
+                values.update(shipping_fee=shipping_fee, total=total)
         if "status" in changes:
             values["status"] = changes["status"]
         if "amount_paid" in changes:

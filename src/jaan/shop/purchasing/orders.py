@@ -2,8 +2,8 @@
 
 Totals are the server's: each line is quantity × unit price (a generated column), the subtotal is
 their sum, tax is the subtotal × the ``purchase_tax_rate`` setting and the total adds the shipping
-cost.  The rate defaults to 0: a wholesaler buys stock for resale, which is exempt from sales tax
-(the original's fixed 5 % had no source); a store that does pay tax on purchases sets the rate.
+cost.  The rate defaults to 5 %, what the store's users have always seen on a PO (issue 10); a
+store that buys tax-exempt for resale sets it to 0.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from jaan.web.errors import InvalidInput, NotFound
 
 STATUSES = ("draft", "pending", "confirmed", "shipped", "delivered", "cancelled")
 PAYMENT_STATUSES = ("unpaid", "partial", "paid")
+PURCHASE_TAX_RATE = Decimal("0.05")  # when the setting is missing (migrations 0010 stores it)
 # PO<order year in the store's time zone>-<sequence, at least five digits, never truncated>.
 NEW_PO_NUMBER = (
     "'PO' || to_char(now() AT TIME ZONE %(tz)s, 'YYYY') || '-' || padded(nextval('purchase_order_number_seq'), 5)"
@@ -82,7 +83,7 @@ async def create_purchase_order(cur: Cursor, form: dict[str, Any], actor: Curren
     """Insert a draft purchase order and its lines with the server's totals; returns it as #53 shows it."""
     items: list[dict[str, Any]] = form["items"]
     await _check_references(cur, form["supplier_id"], [item["product_id"] for item in items])
-    rate = (await read_settings(cur, "purchase_tax_rate")).get("purchase_tax_rate", Decimal(0))
+    rate = (await read_settings(cur, "purchase_tax_rate")).get("purchase_tax_rate", PURCHASE_TAX_RATE)
     subtotal = sum((line_total(item["quantity"], item["unit_price"]) for item in items), Decimal(0))
     totals = with_tax(subtotal, rate, form["shipping_cost"])
     po = await cur.fetch_one(
