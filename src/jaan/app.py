@@ -22,6 +22,7 @@ from jaan.shop.invoices import routes as invoice_routes
 from jaan.shop.orders import routes as order_routes
 from jaan.shop.orders.idempotency import expire_idempotency_keys
 from jaan.shop.purchasing import routes as purchasing_routes
+from jaan.shop.upload_housekeeping import UNUSED_UPLOADS_JOB
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
 from jaan.web.cors import cors_middleware
@@ -57,6 +58,7 @@ def housekeeping_jobs(settings: Settings) -> list[PeriodicJob]:
     return [
         *accounts_routes.housekeeping_jobs(settings),
         PeriodicJob("expire idempotency keys", 600.0, expire_idempotency_keys),
+        UNUSED_UPLOADS_JOB,
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import zlib
@@ -143,3 +144,90 @@ async def test_uploads_over_50_mb_are_413(make_client, admin):
 async def test_only_stored_names_are_served(make_client, name):
     client = await make_client()
     assert (await client.get(f"/uploads/{name}")).status == 404
+
+
+async def test_images_live_in_the_database_and_revalidate_with_their_etag(make_client, admin, data_dir, probe_database):
+    client = await make_client()
+    response = await client.post(
+        "/api/admin/uploads", data=form(("a.png", png_bytes(), "image/png")), headers=admin.headers
+    )
+    assert response.status == 200
+    name = (await response.json())["data"]["urls"][0].rsplit("/", 1)[1]
+    assert not (data_dir / "uploads" / name).exists()  # another host could not read a local file
+    with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT content FROM uploads WHERE stored_name = %s", (name,))
+        assert bytes(cur.fetchone()[0]) == png_bytes()
+    conn.close()
+    served = await client.get(f"/uploads/{name}")
+    assert served.status == 200 and served.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    etag = served.headers["ETag"]
+    again = await client.get(f"/uploads/{name}", headers={"If-None-Match": etag})
+    assert again.status == 304 and again.headers["ETag"] == etag
+    assert await again.read() == b""
+
+
+PNG_PART = b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (PNG_PART + png_bytes(8) + b"\r\n--b--\r\n", "multipart/form-data", 400),  # no boundary
+        (b"\x00\xffthis is not a multipart body at all" * 10, "multipart/form-data; boundary=b", 400),
+        (b"--b\r\nContent-Disposition form-data no colon\r\n\r\n" + png_bytes(8) + b"\r\n--b--\r\n", None, 400),
+        (PNG_PART.replace(b"a.png", b"a\x00.png") + png_bytes(8) + b"\r\n--b--\r\n", None, 400),
+        (PNG_PART.replace(b"a.png", b"a\x1b[31m.png") + png_bytes(8) + b"\r\n--b--\r\n", None, 400),
+        (PNG_PART + png_bytes(8) + b"\r\n--b--\r\n", "text/plain", 415),
+        (PNG_PART + png_bytes(8) + b"\r\n--b--\r\n", "multipart/mixed; boundary=b", 415),
+    ],
+    ids=["no-boundary", "garbage", "bad-part-header", "nul-in-file-name", "escape-in-file-name", "text", "mixed"],
+)
+async def test_malformed_uploads_are_4xx_and_keep_nothing(
+    make_client, admin, probe_database, body, content_type, status
+):
+    client = await make_client()
+    before = upload_rows(probe_database)
+    headers = {**admin.headers, "Content-Type": content_type or "multipart/form-data; boundary=b"}
+    response = await client.post("/api/admin/uploads", data=body, headers=headers)
+    assert response.status == status, await response.text()
+    assert (await response.json())["success"] is False
+    assert upload_rows(probe_database) == before
+
+
+async def test_a_body_over_the_limit_mid_stream_keeps_nothing(make_client, admin, probe_database):
+    client = await make_client(max_body_size=1024, max_upload_size=64 * 1024)
+    before = upload_rows(probe_database)
+
+    async def chunked():  # no Content-Length: the limit trips only after the first file is read
+        yield PNG_PART + png_bytes(8) + b"\r\n"
+        yield PNG_PART + png_bytes(8)[:16]
+        for _ in range(100):
+            yield b"\x00" * 4096
+
+    response = await client.post(
+        "/api/admin/uploads",
+        data=chunked(),
+        headers={**admin.headers, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status == 413
+    assert upload_rows(probe_database) == before
+
+
+async def test_a_client_gone_mid_body_keeps_nothing(make_client, admin, probe_database):
+    client = await make_client()
+    before = upload_rows(probe_database)
+    _reader, writer = await asyncio.open_connection(client.host, client.port)
+    head = PNG_PART + png_bytes(8) + b"\r\n" + PNG_PART + png_bytes(8)[:16]
+    writer.write(
+        b"POST /api/admin/uploads HTTP/1.1\r\nHost: x\r\n"
+        + f"Authorization: Bearer {admin.token}\r\n".encode()
+        + b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+        + head
+    )
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.close()
+    # The next upload, complete, adds exactly its own file.
+    ok = await client.post("/api/admin/uploads", data=form(("a.png", png_bytes(8), "image/png")), headers=admin.headers)
+    assert ok.status == 200
+    assert upload_rows(probe_database) == before + 1

@@ -4,6 +4,9 @@
 that email.  The password comes from stdin when it is not a terminal (one line), else from a
 prompt typed twice; promoting keeps the current password unless one is given.  Promoting or
 changing a password ends the account's sessions, so nobody keeps a session of the old state.
+
+``bin/admin import-uploads`` moves images uploaded before migration 0010 from the data
+directory's ``uploads/`` into the database, where every host serves them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from jaan.shop.accounts.roles import Role
 from jaan.shop.accounts.routes import MAX_PASSWORD_LENGTH
 from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, end_all_sessions
 from jaan.shop.activity import record_activity
+from jaan.shop.upload_housekeeping import import_files
 from jaan.web.validation import Email, FieldError
 
 
@@ -45,7 +49,7 @@ class Request:
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     """Run ``bin/admin``; the exit status is 0 on success, 1 on a refusal, 2 on a usage error."""
-    parser = argparse.ArgumentParser(prog="admin", description="Manage administrator accounts.")
+    parser = argparse.ArgumentParser(prog="admin", description="Manage administrator accounts and uploads.")
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser(
         "create",
@@ -54,12 +58,19 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     )
     create.add_argument("--email", required=True, metavar="E", help="the account's email")
     create.add_argument("--full-name", metavar="N", help="the name to show (new accounts; default none)")
-    create.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="D",
-        help="data directory of the embedded database (default: JAAN_DATA_DIR, else var/)",
+    imports = commands.add_parser(
+        "import-uploads",
+        help="move uploaded images from the data directory into the database",
+        description="Copy every recorded upload still on disk (uploads/ of the data directory) into the"
+        " database, deleting each file once its row holds it. Safe to re-run, and while the service runs.",
     )
+    for command in (create, imports):
+        command.add_argument(
+            "--data-dir",
+            type=Path,
+            metavar="D",
+            help="data directory of the embedded database (default: JAAN_DATA_DIR, else var/)",
+        )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     stdin = stdin or sys.stdin
@@ -67,6 +78,12 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     try:
         data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
         settings = Settings.from_env(data_dir=data_dir)
+        if args.command == "import-uploads":
+            with database_dsn(settings, direct=True) as dsn:
+                apply_migrations(dsn)
+                imported, missing = import_files(dsn, settings.uploads_dir)
+            print(f"imported {imported} upload(s) into the database; {missing} recorded upload(s) had no file")
+            return 0
         email = _valid_email(args.email)
         password = _read_password(stdin, settings)
         password_hash = hash_password_sync(password, settings.password_cost) if password else None
