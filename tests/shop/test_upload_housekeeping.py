@@ -1,4 +1,4 @@
-"""Unused uploads and archived products' images are removed; pre-0010 files move into the database."""
+"""Unused uploads and archived products' images are removed; pre-0012 files move into the database."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ that email.  The password comes from stdin when it is not a terminal (one line),
 prompt typed twice; promoting keeps the current password unless one is given.  Promoting or
 changing a password ends the account's sessions, so nobody keeps a session of the old state.
 
-``bin/admin import-uploads`` moves images uploaded before migration 0010 from the data
+``bin/admin import-uploads`` moves images uploaded before migration 0012 from the data
 directory's ``uploads/`` into the database, where every host serves them.
 """
 

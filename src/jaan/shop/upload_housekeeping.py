@@ -1,4 +1,4 @@
-"""Keeping the uploads table to the images the shop shows, and moving pre-0010 files into it.
+"""Keeping the uploads table to the images the shop shows, and moving pre-0012 files into it.
 
 An upload nobody refers to is removed a day after it was made (an admin uploads first and saves
 the product after); so are the images of products archived for a month (long enough to restore

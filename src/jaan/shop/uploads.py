@@ -172,7 +172,7 @@ async def serve_upload(request: web.Request) -> web.StreamResponse:
     )
     if row is None:
         raise NotFound("File not found")
-    if row["on_disk"]:  # recorded before 0010 and not imported yet (bin/admin import-uploads)
+    if row["on_disk"]:  # recorded before 0012 and not imported yet (bin/admin import-uploads)
         path = request.app[SETTINGS].uploads_dir / name
         if not path.is_file():
             raise NotFound("File not found")
