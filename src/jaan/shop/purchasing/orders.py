@@ -20,7 +20,7 @@ from jaan.web.errors import InvalidInput, NotFound
 
 STATUSES = ("draft", "pending", "confirmed", "shipped", "delivered", "cancelled")
 PAYMENT_STATUSES = ("unpaid", "partial", "paid")
-PURCHASE_TAX_RATE = Decimal("0.05")  # when the setting is missing (migration 0012 stores it)
+PURCHASE_TAX_RATE = Decimal("0.05")  # when the setting is missing (migration 0013 stores it)
 # PO<order year in the store's time zone>-<sequence, at least five digits, never truncated>.
 NEW_PO_NUMBER = (
     "'PO' || to_char(now() AT TIME ZONE %(tz)s, 'YYYY') || '-' || padded(nextval('purchase_order_number_seq'), 5)"
