@@ -46,11 +46,10 @@ class _Recorder:
 async def _capture() -> dict[str, tuple[str, Any]]:
     from jaan.db.pool import Cursor
     from jaan.shop.catalogue import products
-    from jaan.web.validation import Page
 
     captured = {}
     recorder = _Recorder()
-    await products.list_products(cast(Cursor, recorder), products.ProductFilter(), Page(1, 12))
+    await products.list_products(cast(Cursor, recorder), products.ProductFilter())
     captured["list"] = recorder.statements[0]
     recorder = _Recorder()
     await products.product_by_slug(cast(Cursor, recorder), _SLUG_MARK)

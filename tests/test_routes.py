@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from jaan.routes import Access, RouteTable, install, openapi
+from jaan.openapi import openapi
+from jaan.routes import Access, RouteTable, install
 
 
 async def _handler(request: web.Request) -> web.Response:

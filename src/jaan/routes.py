@@ -1,23 +1,32 @@
 """The route registry: every route declared once.
 
-A declaration gives the method, path, access level, handler, body limit and a summary;
-the app's router, the access checks, the payload limits and the OpenAPI document are all
-derived from it, so they cannot disagree.
+A declaration gives the method, path, access level, handler, body limit and summary, and the
+route's input and answers as pydantic models: its path parameters, query, JSON body, and the
+body of each status it answers with.  The app's router, the access checks, the payload limits,
+the validation and the OpenAPI document (:mod:`jaan.openapi`) are all derived from it, so they
+cannot disagree.  The handler receives its input already parsed: ``query=`` and ``body=``
+keyword arguments typed as declared.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
+from pydantic import BaseModel
 
-from jaan.web.validation import Field, object_schema
+from jaan.settings import Settings
+from jaan.state import SETTINGS
+from jaan.web.input import check_path, parse_body, parse_query
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+# A body that depends on the settings (sign-up's password policy): built once per app.
+BodyFor = Callable[[Settings], type[BaseModel]]
 
 
 class Access(enum.Enum):
@@ -37,8 +46,30 @@ class Route:
     summary: str
     body_limit: int | None = None  # bytes; None means the service's default
     tag: str = ""
-    body: Mapping[str, Field] | None = None  # the JSON body's schema, for the OpenAPI document
-    query: Mapping[str, Field] | None = None  # the query string's schema
+    # A model (validated before the handler runs), or during the move to models a legacy
+    # jaan.web.validation schema (documented only; the handler parses it itself).
+    query: type[BaseModel] | Mapping[str, Any] | None = None
+    body: type[BaseModel] | BodyFor | Mapping[str, Any] | None = None
+    # Status -> the model of that answer's body; the error statuses a route can give are added
+    # from what it declares (see jaan.openapi), `errors` names the rest (409, 422, 429).
+    responses: Mapping[int, type[BaseModel]] = dataclasses.field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    # Path parameter -> its type (a jaan.web.fields alias); ids are whole numbers unless declared.
+    path_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def body_model(self) -> type[BaseModel] | None:
+        """The body's model (after `install`, the settings-dependent one too)."""
+        return self.body if _is_model(self.body) else None  # type: ignore[return-value]
+
+    @property
+    def query_model(self) -> type[BaseModel] | None:
+        return self.query if _is_model(self.query) else None  # type: ignore[return-value]
+
+    @property
+    def path_names(self) -> list[str]:
+        return re.findall(r"\{(\w+)(?::[^}]*)?\}", self.path)
 
 
 class RouteTable:
@@ -56,13 +87,31 @@ class RouteTable:
         access: Access,
         summary: str,
         body_limit: int | None = None,
-        body: Mapping[str, Field] | None = None,
-        query: Mapping[str, Field] | None = None,
+        query: type[BaseModel] | Mapping[str, Any] | None = None,
+        body: type[BaseModel] | BodyFor | Mapping[str, Any] | None = None,
+        responses: Mapping[int, type[BaseModel]] | None = None,
+        errors: tuple[int, ...] = (),
+        path_params: Mapping[str, Any] | None = None,
+        description: str = "",
     ) -> Callable[[Handler], Handler]:
-        """Declare a route; `body` and `query` are the schemas its handler validates with."""
+        """Declare a route; the handler gets ``query=`` / ``body=`` parsed as declared."""
 
         def register(handler: Handler) -> Handler:
-            route = Route(method.upper(), path, handler, access, summary, body_limit, self.tag, body, query)
+            route = Route(
+                method.upper(),
+                path,
+                handler,
+                access,
+                summary,
+                body_limit,
+                self.tag,
+                query,
+                body,
+                dict(responses or {}),
+                errors,
+                dict(path_params or {}),
+                description,
+            )
             self.routes.append(route)
             return handler
 
@@ -73,62 +122,57 @@ class RouteTable:
 
 
 ROUTE_INFO: web.AppKey[dict[web.AbstractRoute, Route]] = web.AppKey("route_info", dict)
+# The OpenAPI document, built on first request (jaan.openapi) and kept here.
+DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document", dict)
 
 
 def install(app: web.Application, tables: list[RouteTable]) -> None:
     """Add every route to the app's router and remember its declaration."""
     info: dict[web.AbstractRoute, Route] = {}
     seen: set[tuple[str, str]] = set()
+    settings = app.get(SETTINGS) or Settings()
     for table in tables:
-        for route in table:
-            key = (route.method, route.path)
+        for declared in table:
+            key = (declared.method, declared.path)
             if key in seen:
-                raise ValueError(f"route declared twice: {route.method} {route.path}")
+                raise ValueError(f"route declared twice: {declared.method} {declared.path}")
             seen.add(key)
-            info[app.router.add_route(route.method, route.path, route.handler)] = route
+            route = _resolved(declared, settings)
+            info[app.router.add_route(route.method, route.path, _validating(route))] = route
     app[ROUTE_INFO] = info
+    app[DOCUMENT] = {}
+
+
+def _is_model(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _resolved(route: Route, settings: Settings) -> Route:
+    body = route.body
+    if body is None or _is_model(body) or isinstance(body, Mapping):
+        return route
+    build = cast(BodyFor, body)
+    return dataclasses.replace(route, body=build(settings))
+
+
+def _validating(route: Route) -> Handler:
+    """The handler behind a check of everything the route reads: path, query and body."""
+    handler, query, body = route.handler, route.query_model, route.body_model
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        check_path(request)
+        arguments: dict[str, Any] = {}
+        if query is not None:
+            arguments["query"] = parse_query(request, query)
+        if body is not None:
+            arguments["body"] = await parse_body(request, body)
+        return await handler(request, **arguments)
+
+    handle.__name__ = handler.__name__
+    handle.__doc__ = handler.__doc__
+    return handle
 
 
 def route_of(request: web.Request) -> Route | None:
     """The declaration of the route a request matched (None for 404/405)."""
     return request.app[ROUTE_INFO].get(request.match_info.route)
-
-
-def openapi(app: web.Application, title: str = "Jaan Connect API", version: str = "1") -> dict[str, Any]:
-    """An OpenAPI 3.1 document listing every declared route."""
-    paths: dict[str, dict[str, Any]] = {}
-    for route in app[ROUTE_INFO].values():
-        path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.path)
-        operation: dict[str, Any] = {
-            "summary": route.summary,
-            "tags": [route.tag] if route.tag else [],
-            "x-access": route.access.value,
-            "responses": {"default": {"description": "JSON envelope"}},
-        }
-        parameters = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in re.findall(r"\{(\w+)\}", path)
-        ]
-        for name, field in (route.query or {}).items():
-            parameters.append({"name": name, "in": "query", "required": field.required, "schema": field.json_schema()})
-        if parameters:
-            operation["parameters"] = parameters
-        if route.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": object_schema(route.body)}},
-            }
-        if route.access is not Access.PUBLIC:
-            operation["security"] = [{"bearer": []}, {"cookie": []}]
-        paths.setdefault(path, {})[route.method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": "session_token"},
-            }
-        },
-        "paths": paths,
-    }

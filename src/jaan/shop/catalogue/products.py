@@ -7,21 +7,22 @@ the admin one (every column, plus the old admin form's ``on_hand_quantity``).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import model_validator
 
 from jaan.db.pool import Cursor, Row
 from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.freshness import IN_STOCK_LISTS, product_tag
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput, NotFound
+from jaan.web.fields import Id, Money, Text
+from jaan.web.paging import Paging, PerPage, fetch_page
 from jaan.web.response_cache import RESPONSE_CACHE, cached_response
-from jaan.web.validation import Boolean, Choice, Integer, Money, Page, String, parse_query
 
 routes = RouteTable("catalogue")
 
@@ -33,16 +34,7 @@ SORT_ORDERS = {
     "price_desc": "p.price DESC, p.id DESC",
 }
 
-LIST_QUERY = {
-    "category_id": Integer(minimum=1, required=False),
-    "search": String(max_length=200, required=False),
-    "in_stock_only": Boolean(default=False),
-    "min_price": Money(required=False),
-    "max_price": Money(required=False),
-    "sort_by": Choice(tuple(SORT_ORDERS), default="newest"),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=12),
-}
+SortOrder = Literal["newest", "name", "price_asc", "price_desc"]
 
 PUBLIC_COLUMNS = """
 p.id, p.name, p.slug, p.description, p.short_description, p.price, p.compare_price, p.sku, p.barcode,
@@ -66,16 +58,22 @@ _FROM = "FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.
 _BY_SLUG_SQL = f"SELECT {PUBLIC_COLUMNS} {_FROM} AND p.slug = %s"
 
 
-@dataclass(frozen=True)
-class ProductFilter:
+class ProductFilter(Paging):
     """What the storefront asked for: every filter AND-ed, the search a literal substring."""
 
-    category_id: int | None = None
-    search: str | None = None
+    category_id: Id | None = None
+    search: Annotated[str, Text(max_length=200)] = ""  # empty: any
     in_stock_only: bool = False
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    sort_by: str = "newest"
+    min_price: Money | None = None
+    max_price: Money | None = None
+    sort_by: SortOrder = "newest"
+    per_page: PerPage = 12
+
+    @model_validator(mode="after")
+    def _price_range(self) -> ProductFilter:
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise InvalidInput("Invalid input", details={"max_price": "must be at least min_price"})
+        return self
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """The WHERE clause (after ``archived_at IS NULL``) and its parameters."""
@@ -98,20 +96,16 @@ class ProductFilter:
         return "".join(f" AND {clause}" for clause in clauses), params
 
 
-async def list_products(cur: Cursor, wanted: ProductFilter, page: Page) -> tuple[list[Row], int]:
-    """One page of live products and the total matching `wanted`.
-
-    Two statements on purpose: ``count(*) OVER ()`` would make the page query read and sort
-    every matching row (descriptions included) instead of stopping after one page of the index.
-    """
+async def list_products(cur: Cursor, wanted: ProductFilter) -> tuple[list[Row], int]:
+    """One page of live products and the total matching `wanted`."""
     where, params = wanted.where()
-    rows = await cur.fetch_all(
-        f"SELECT {PUBLIC_COLUMNS} {_FROM}{where} ORDER BY {SORT_ORDERS[wanted.sort_by]}"
-        " LIMIT %(limit)s OFFSET %(offset)s",
-        {**params, "limit": page.per_page, "offset": page.offset},
+    return await fetch_page(
+        cur,
+        wanted,
+        f"SELECT {PUBLIC_COLUMNS} {_FROM}{where} ORDER BY {SORT_ORDERS[wanted.sort_by]}",
+        f"SELECT count(*) FROM products p WHERE p.archived_at IS NULL{where}",
+        params,
     )
-    total = int(await cur.fetch_value(f"SELECT count(*) FROM products p WHERE p.archived_at IS NULL{where}", params))
-    return rows, total
 
 
 async def product_by_slug(cur: Cursor, slug: str) -> Row:
@@ -149,35 +143,64 @@ def admin_product(row: Row) -> dict[str, Any]:
     return product
 
 
+class PublicProduct(Shape):
+    """A live product as the storefront shows it (§4.5: no cost or supplier data)."""
+
+    id: int
+    name: str
+    slug: str
+    description: str | None
+    price: float
+    sku: str
+    category_id: int | None
+    category_name: str
+    images: list[str]
+    stock_quantity: int
+    stock_status: str
+    unit: str
+    is_featured: bool
+    is_new: bool
+    created_at: dt.date
+    updated_at: dt.date
+
+
+class ProductList(Envelope[Page[PublicProduct]]):
+    """One page of live products."""
+
+
+class OneProduct(Envelope[PublicProduct]):
+    """One live product."""
+
+
 @routes.route(
     "GET",
     "/api/products",
     access=Access.PUBLIC,
     summary="Live products: filtered, sorted and paged",
-    query=LIST_QUERY,
+    query=ProductFilter,
+    responses={200: ProductList},
 )
-async def get_products(request: web.Request) -> web.Response:
-    query = parse_query(request, LIST_QUERY)
-    low, high = query.get("min_price"), query.get("max_price")
-    if low is not None and high is not None and low > high:
-        raise InvalidInput("Invalid input", details={"max_price": "must be at least min_price"})
-
+async def get_products(request: web.Request, query: ProductFilter) -> web.Response:
     async def build() -> tuple[bytes, list[str]]:
-        page = Page(query.pop("page"), query.pop("per_page"))
-        wanted = ProductFilter(**query)
         async with request.app[DATABASE].cursor() as cur:
-            rows, total = await list_products(cur, wanted, page)
-        body = {"success": True, "data": page.result([public_product(row) for row in rows], total)}
+            rows, total = await list_products(cur, query)
+        body = {"success": True, "data": query.result([public_product(row) for row in rows], total)}
         tags = [product_tag(row["id"]) for row in rows]
-        if wanted.in_stock_only:
+        if query.in_stock_only:
             tags.append(IN_STOCK_LISTS)
         return dumps(body), tags
 
-    key = ("products", tuple(sorted(query.items())))
+    key = ("products", *query.__dict__.values())
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch(key, build))
 
 
-@routes.route("GET", "/api/products/slug/{slug}", access=Access.PUBLIC, summary="One live product by slug")
+@routes.route(
+    "GET",
+    "/api/products/slug/{slug}",
+    access=Access.PUBLIC,
+    summary="One live product by slug",
+    responses={200: OneProduct},
+)
 async def get_product_by_slug(request: web.Request) -> web.Response:
     slug = request.match_info["slug"]
 

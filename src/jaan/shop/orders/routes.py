@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
+from pydantic import Field
 
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
@@ -13,63 +15,112 @@ from jaan.shop.orders import idempotency
 from jaan.shop.orders.checkout import place_order
 from jaan.shop.orders.status import STATUSES, change_order_status
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.envelope import dumps, json_response, ok
 from jaan.web.errors import NotFound
+from jaan.web.fields import Email, Id, Quantity, Text
+from jaan.web.input import Body
+from jaan.web.paging import Paging, fetch_page
 from jaan.web.response_cache import RESPONSE_CACHE, cached_response
-from jaan.web.validation import (
-    Choice,
-    Email,
-    Integer,
-    ListOf,
-    Object,
-    String,
-    id_from_path,
-    page_of,
-    parse_body,
-    parse_query,
-    read_json,
-    validate,
-)
+from jaan.web.validation import id_from_path
 
 routes = RouteTable("orders")
 
-ADDRESS = {
-    "street": String(min_length=1, max_length=200),
-    "street2": String(max_length=200, required=False, nullable=True),
-    "city": String(min_length=1, max_length=100),
-    "state": String(min_length=1, max_length=100),
-    "zip": String(min_length=1, max_length=20),
-    "country": String(min_length=1, max_length=100, default="United States"),
-}
-CART = {
-    "customer_name": String(min_length=1, max_length=200),
-    "customer_email": Email(),
-    "customer_phone": String(max_length=40, required=False, nullable=True),
-    "shipping_address": Object(ADDRESS),
-    "billing_address": Object(ADDRESS, required=False, nullable=True),
-    # Only which product and how many: names, prices and totals come from the database.
-    "items": ListOf(
-        Object({"product_id": Integer(minimum=1), "quantity": Integer(minimum=1, maximum=10_000)}),
-        min_items=1,
-        max_items=100,
-    ),
-    "payment_method": String(min_length=1, max_length=50),
-    "notes": String(max_length=2000, required=False, nullable=True),
-}
-LIST_QUERY = {
-    "status": Choice(("all", *STATUSES), default="all"),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=20),
-}
-STATUS_CHANGE = {
-    "status": Choice(STATUSES),
-    "tracking_number": String(max_length=100, required=False, nullable=True),
-}
+OrderStatus = Literal["pending", "processing", "shipped", "delivered", "cancelled"]
+assert get_args(OrderStatus) == STATUSES
 
 
-@routes.route("POST", "/api/orders", access=Access.USER, summary="Check out: place an order", body=CART)
-async def create_order(request: web.Request) -> web.Response:
-    cart = validate(CART, await read_json(request))
+class Address(Body):
+    street: Annotated[str, Text(1, 200)]
+    street2: Annotated[str, Text(max_length=200)] | None = None
+    city: Annotated[str, Text(1, 100)]
+    state: Annotated[str, Text(1, 100)]
+    zip: Annotated[str, Text(1, 20)]
+    country: Annotated[str, Text(1, 100)] = "United States"
+
+
+class CartLine(Body):
+    """Only which product and how many: names, prices and totals come from the database."""
+
+    product_id: Id
+    quantity: Quantity
+
+
+class Cart(Body):
+    """The checkout: who orders, where it goes, and the lines."""
+
+    customer_name: Annotated[str, Text(1, 200)]
+    customer_email: Email
+    customer_phone: Annotated[str, Text(max_length=40)] | None = None
+    shipping_address: Address
+    billing_address: Address | None = None
+    items: Annotated[list[CartLine], Field(min_length=1, max_length=100)]
+    payment_method: Annotated[str, Text(1, 50)]
+    notes: Annotated[str, Text(max_length=2000)] | None = None
+
+
+class OrderQuery(Paging):
+    status: Literal["all", OrderStatus] = "all"
+
+
+class StatusChange(Body):
+    status: OrderStatus
+    tracking_number: Annotated[str, Text(max_length=100)] | None = None
+
+
+class OrderLine(Shape):
+    id: int
+    product_id: int | None
+    product_name: str
+    quantity: int
+    unit_price: float
+    total_price: float
+
+
+class Order(Shape):
+    """An order as its customer and the admins see it."""
+
+    id: int
+    order_number: str
+    status: OrderStatus
+    subtotal: float
+    tax: float
+    shipping_fee: float
+    total: float
+    created_at: dt.datetime
+
+
+class OrderWithLines(Order):
+    items: list[OrderLine]
+
+
+class PlacedOrder(Envelope[OrderWithLines]):
+    """The order placed (or, for a repeated Idempotency-Key, the first answer again)."""
+
+
+class OrderList(Envelope[Page[Order]]):
+    """One page of orders, newest first."""
+
+
+class OneOrder(Envelope[OrderWithLines]):
+    """One order with its lines."""
+
+
+class ChangedOrder(Envelope[Order]):
+    """The order after the change."""
+
+
+@routes.route(
+    "POST",
+    "/api/orders",
+    access=Access.USER,
+    summary="Check out: place an order",
+    body=Cart,
+    responses={200: PlacedOrder},
+    errors=(409, 422),
+)
+async def create_order(request: web.Request, body: Cart) -> web.Response:
+    cart = body.model_dump()
     key = idempotency.valid_key(request.headers.get(idempotency.HEADER))
     placed = await place_order(request.app[DATABASE], current_user(request), cart, key, request.remote)
     # Other workers hear of it by NOTIFY; this one forgets at once, so the customer's next read sees it.
@@ -82,35 +133,38 @@ async def create_order(request: web.Request) -> web.Response:
     "/api/orders",
     access=Access.USER,
     summary="Orders: a customer's own, or all for an admin",
-    query=LIST_QUERY,
+    query=OrderQuery,
+    responses={200: OrderList},
 )
-async def list_orders(request: web.Request) -> web.Response:
-    query = parse_query(request, LIST_QUERY)
-    page = page_of(request)
+async def list_orders(request: web.Request, query: OrderQuery) -> web.Response:
     user = current_user(request)
     conditions, params = [], []
     if not user.is_admin:
         conditions.append("user_id = %s")
         params.append(user.id)
-    if query["status"] != "all":
+    if query.status != "all":
         conditions.append("status = %s")
-        params.append(query["status"])
+        params.append(query.status)
     where = " AND ".join(conditions) or "true"
 
     async def build() -> tuple[bytes, list[str]]:
         async with request.app[DATABASE].cursor() as cur:
-            rows = await cur.fetch_all(
-                f"SELECT * FROM orders WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-                (*params, page.per_page, page.offset),
+            rows, total = await fetch_page(
+                cur,
+                query,
+                f"SELECT * FROM orders WHERE {where} ORDER BY created_at DESC, id DESC",
+                f"SELECT count(*) FROM orders WHERE {where}",
+                params,
             )
-            total = await cur.fetch_value(f"SELECT count(*) FROM orders WHERE {where}", params)
-        return dumps({"success": True, "data": page.result(rows, total)}), [table_tag("orders")]
+        return dumps({"success": True, "data": query.result(rows, total)}), [table_tag("orders")]
 
-    key = ("orders", "all" if user.is_admin else user.id, query["status"], page.page, page.per_page)
+    key = ("orders", "all" if user.is_admin else user.id, query.status, query.page, query.per_page)
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch(key, build), private=True)
 
 
-@routes.route("GET", "/api/orders/{id}", access=Access.USER, summary="One order with its lines")
+@routes.route(
+    "GET", "/api/orders/{id}", access=Access.USER, summary="One order with its lines", responses={200: OneOrder}
+)
 async def get_order(request: web.Request) -> web.Response:
     user = current_user(request)
     database = request.app[DATABASE]
@@ -128,15 +182,16 @@ async def get_order(request: web.Request) -> web.Response:
     "/api/admin/orders/{id}/status",
     access=Access.ADMIN,
     summary="Move an order along its lifecycle",
-    body=STATUS_CHANGE,
+    body=StatusChange,
+    responses={200: ChangedOrder},
+    errors=(409,),
 )
-async def set_order_status(request: web.Request) -> web.Response:
-    change = await parse_body(request, STATUS_CHANGE)
+async def set_order_status(request: web.Request, body: StatusChange) -> web.Response:
     order = await change_order_status(
         request.app[DATABASE],
         id_from_path(request, "Order not found"),
-        change["status"],
-        change.get("tracking_number"),
+        body.status,
+        body.tracking_number,
         current_user(request),
     )
     request.app[RESPONSE_CACHE].drop(table_tag("orders"))

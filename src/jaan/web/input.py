@@ -1,0 +1,247 @@
+"""The input boundary: how a request's path, query and JSON body become a route's typed input.
+
+The route registry calls these before a handler runs (a handler receives the parsed models, so
+it cannot forget to validate).  What every route gets, whatever it declares:
+
+- **Text**: a NUL character or a lone surrogate anywhere (a path parameter, a query value, any
+  string or key of a JSON body) is a 400 naming the field: PostgreSQL cannot store either.
+- **JSON**: UTF-8 only (else 400), ``application/json`` only (else 415), nested at most 1,024
+  levels (orjson's own limit; deeper is a 400, never a RecursionError).
+- **Query**: a parameter may appear once (``?page=1&page=2`` is a 400) and its value must match
+  its schema, so an empty value is a 400 for numbers, dates, booleans and choices and means
+  "any" only for free-text filters, whose schema allows the empty string.
+- **Errors**: every invalid field at once, ``{"details": {field: message}}`` (CONTRACTS.md), with
+  messages in the shop's words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from jaan.web.errors import InvalidInput, UnsupportedMediaType
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Body(BaseModel):
+    """A JSON body: JSON's own types only (``"5"`` is not a number here), unknown keys ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class FormBody(Body):
+    """A body from the admin forms: camelCase keys for snake_case fields (the one form mapping)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False)
+
+
+class Query(BaseModel):
+    """A query string: text turned into numbers, booleans and dates; unknown parameters ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+BAD_TEXT = "must not contain NUL characters or invalid Unicode"
+
+
+def bad_text(value: str) -> bool:
+    """Whether PostgreSQL would refuse this text: a NUL, or a lone surrogate (not valid UTF-8)."""
+    return _BAD_TEXT.search(value) is not None
+
+
+def _has_bad_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return bad_text(value)
+    if isinstance(value, dict):
+        return any(bad_text(key) or _has_bad_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_bad_text(item) for item in value)
+    return False
+
+
+def _refuse_bad_text(data: Any) -> None:
+    """400 naming each top-level field holding bad text, however deep."""
+    if isinstance(data, dict):
+        details = {
+            key if not bad_text(key) else "body": BAD_TEXT
+            for key, value in data.items()
+            if _has_bad_text(value) or bad_text(key)
+        }
+    else:
+        details = {"body": BAD_TEXT} if _has_bad_text(data) else {}
+    if details:
+        raise InvalidInput("Invalid input", details=_printable(details))
+
+
+def _printable(details: dict[str, str]) -> dict[str, str]:
+    """Field names as the client can read them back (a bad name itself is shown escaped)."""
+    return {
+        (key if not bad_text(key) else key.encode("utf-8", "backslashreplace").decode()): v
+        for key, v in details.items()
+    }
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body: 415 for another media type, 400 for malformed, deep or bad text."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Expected a JSON body (Content-Type: application/json)")
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        data = _lone_surrogates_or_malformed(raw, str(exc))
+    else:
+        # orjson refused raw NULs and surrogates already; an escaped NUL is the one left to find.
+        if b"\\u0000" not in raw:
+            return data
+    _refuse_bad_text(data)
+    return data
+
+
+def _lone_surrogates_or_malformed(raw: bytes, reason: str) -> Any:
+    """orjson refuses a lone surrogate escape as malformed JSON; say which field holds it instead."""
+    if "surrogate" not in reason or "depth" in reason:
+        raise InvalidInput("Malformed JSON body") from None
+    try:
+        text = raw.decode("utf-8")
+        # Only well-formed UTF-8 with escaped surrogates gets here; orjson already bounded the depth
+        # up to the surrogate, and the standard parser's RecursionError covers the rest.
+        return json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise InvalidInput("Malformed JSON body") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse(model: type[M], data: Any, *, context: Mapping[str, Any] | None = None) -> M:
+    """`data` as `model`, or a 400 whose details name every invalid field."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("Request body must be a JSON object")
+    try:
+        return model.model_validate(data, context=dict(context) if context else None)
+    except ValidationError as exc:
+        raise InvalidInput("Invalid input", details=details_of(exc)) from None
+
+
+async def parse_body(request: web.Request, model: type[M], *, context: Mapping[str, Any] | None = None) -> M:
+    return parse(model, await read_json(request), context=context)
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """The query string as `model`: each parameter once, no bad text."""
+    query = request.query
+    values: dict[str, str] = {}
+    details: dict[str, str] = {}
+    for name, value in query.items():
+        if name in values:
+            details[name] = "must be given once"
+        elif bad_text(name) or bad_text(value):
+            details[name] = BAD_TEXT
+        values[name] = value
+    if details:
+        raise InvalidInput("Invalid input", details=_printable(details))
+    return parse(model, values)
+
+
+def check_path(request: web.Request) -> None:
+    """400 for a path parameter PostgreSQL could not hold (a NUL, a lone surrogate)."""
+    details = {name: BAD_TEXT for name, value in request.match_info.items() if bad_text(value)}
+    if details:
+        raise InvalidInput("Invalid input", details=details)
+
+
+# -- the 400's details ---------------------------------------------------------------------------
+
+_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_pattern_mismatch": "has an invalid format",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "decimal_max_places": "must have at most {decimal_places} decimals",
+    "list_type": "must be a list",
+    "too_short": "must have at least {min_length} items",
+    "too_long": "must have at most {max_length} items",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "extra_forbidden": "is not allowed",
+}
+
+
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if error.get("input", "") is None and kind not in ("missing",):
+        return "must not be null"
+    if kind == "string_too_short":
+        return "is required" if ctx.get("min_length") == 1 else f"must be at least {ctx.get('min_length')} characters"
+    if kind in ("literal_error", "enum"):
+        return "must be one of: " + str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+    template = _MESSAGES.get(kind)
+    if template is None:
+        return str(error["msg"])
+    return template.format(**{key: _plain(value) for key, value in ctx.items()})
+
+
+def _plain(value: Any) -> str:
+    """``Decimal('9999999999.99')`` as the client would write it."""
+    text = str(value)
+    return text.removeprefix("Decimal('").removesuffix("')")
+
+
+def _where(rest: tuple[Any, ...]) -> str:
+    return " ".join(f"item {part + 1}" if isinstance(part, int) else str(part) for part in rest)
+
+
+def details_of(exc: ValidationError) -> dict[str, str]:
+    """One message per invalid top-level field (a nested one says where inside it)."""
+    details: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        if not loc:
+            raise InvalidInput("Request body must be a JSON object") from None
+        field, rest = str(loc[0]), tuple(loc[1:])
+        # A union (``X | None``) reports its member's name in the location: not the client's words.
+        rest = tuple(part for part in rest if not (isinstance(part, str) and ("[" in part or part in _TYPE_NAMES)))
+        message = _message(error)
+        details.setdefault(field, f"{_where(rest)} {message}".strip() if rest else message)
+    return details
+
+
+_TYPE_NAMES = {
+    "str",
+    "int",
+    "bool",
+    "float",
+    "decimal",
+    "date",
+    "list",
+    "dict",
+    "none",
+    "function-after",
+    "function-before",
+}
