@@ -19,11 +19,18 @@ WRK := command -v wrk >/dev/null || { \
 	sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	$$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; }
 
+# Debian's chromium when missing: a test renders the /api/docs page in it, headless.
+CHROMIUM := test -x /usr/bin/chromium || { \
+	sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	$$sudo apt-get -o DPkg::Lock::Timeout=300 install -y chromium || { \
+		$$sudo apt-get update && $$sudo apt-get -o DPkg::Lock::Timeout=300 install -y chromium; }; }
+
 serve: $(STAMP)
 	$(BIN)/python bin/serve $(ARGS)
 
 test: $(STAMP)
 	@$(WRK)
+	@$(CHROMIUM)
 	$(BIN)/ruff check src tests bin/* perf
 	$(BIN)/mypy
 	$(BIN)/pytest $(ARGS)

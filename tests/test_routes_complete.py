@@ -76,6 +76,8 @@ SPEC_ROUTES = [
 ADDITIONS = {
     ("GET", "/api/health/ready"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),  # the reference page of the document (issue 16) and its files
+    ("GET", "/api/docs/{}"),
     ("GET", "/uploads/{}"),  # the spec's static mount "S", served by a route here
 }
 
