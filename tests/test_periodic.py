@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from contextlib import closing
 
@@ -15,6 +16,7 @@ from jaan.periodic import PeriodicJob, PeriodicRunner, lock_key, periodic_jobs_c
 from jaan.shop.accounts.routes import housekeeping_jobs
 from jaan.state import DATABASE
 from tests.conftest import settings_for_tests
+from tests.waiting import eventually
 
 
 async def open_database(dsn: str) -> Database:
@@ -74,17 +76,25 @@ def test_lock_keys_are_stable_signed_64_bit_and_distinct():
     assert -(2**63) <= lock_key("anything") < 2**63
 
 
-async def test_two_runners_tick_together_but_the_work_is_done_once_per_tick(databases):
-    runs: list[str] = []
-    job = slow_job(runs, f"test job {uuid.uuid4()}", interval=0.5)
+async def test_two_runners_tick_together_but_the_work_is_done_once_at_a_time(databases):
+    running, overlaps, runs = 0, 0, []
+
+    async def work(cur) -> None:
+        nonlocal running, overlaps
+        running += 1
+        overlaps += running > 1
+        runs.append(1)
+        await asyncio.sleep(0.3)  # holding the lock while the other runner wakes and tries
+        running -= 1
+
+    job = PeriodicJob(f"test job {uuid.uuid4()}", 0.2, work)
     runners = [PeriodicRunner(database, [job], jitter=0) for database in databases]
     for runner in runners:
         runner.start()
-    await asyncio.sleep(1.9)  # three or four ticks of each runner
+    await eventually(lambda: len(runs) >= 4)
     for runner in runners:
         await runner.stop()
-    # Each tick's work takes 0.3 s under the lock: a runner waking meanwhile skips its turn.
-    assert 2 <= len(runs) <= 5
+    assert overlaps == 0
 
 
 async def test_a_failing_job_is_retried_at_the_next_tick(databases):
@@ -97,9 +107,8 @@ async def test_a_failing_job_is_retried_at_the_next_tick(databases):
 
     runner = PeriodicRunner(databases[0], [PeriodicJob(f"flaky {uuid.uuid4()}", 0.1, flaky)], jitter=0)
     runner.start()
-    await asyncio.sleep(0.5)
+    await eventually(lambda: len(attempts) >= 2)
     await runner.stop()
-    assert len(attempts) >= 2
 
 
 async def test_the_cleanup_context_runs_the_jobs_while_the_app_runs(databases):
@@ -112,13 +121,35 @@ async def test_the_cleanup_context_runs_the_jobs_while_the_app_runs(databases):
     app[DATABASE] = databases[0]
     context = periodic_jobs_ctx([PeriodicJob(f"ctx {uuid.uuid4()}", 0.05, work)])(app)
     await anext(context)
-    await asyncio.sleep(0.4)
+    await eventually(lambda: len(runs) >= 2)
     with pytest.raises(StopAsyncIteration):
         await anext(context)
     count = len(runs)
-    assert count >= 2
     await asyncio.sleep(0.2)
     assert len(runs) == count  # stopped with the app
+
+
+async def test_stop_returns_and_nothing_runs_after_it_even_when_a_job_swallows_its_cancellation(databases, caplog):
+    # Python 3.11's asyncio.wait_for, which aiopg awaits every query with, returns the query's
+    # result instead of raising when the cancellation arrives as the query completes: on a busy
+    # machine a stopping runner's job went on, stop() waited for ever, and the job outlived the pool.
+    started, runs = asyncio.Event(), []
+
+    async def swallows_cancellation(cur) -> None:
+        runs.append(1)
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(30)
+
+    runner = PeriodicRunner(databases[0], [PeriodicJob(f"stubborn {uuid.uuid4()}", 0.01, swallows_cancellation)])
+    runner.start()
+    await asyncio.wait_for(started.wait(), 30)
+    await asyncio.wait_for(runner.stop(), 30)
+    count = len(runs)
+    await databases[0].close()
+    await asyncio.sleep(0.1)
+    assert len(runs) == count == 1
+    assert "failed" not in caplog.text
 
 
 async def test_housekeeping_purges_expired_sessions_and_stale_failures(databases, make_account, probe_database):

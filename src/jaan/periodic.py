@@ -64,30 +64,51 @@ class PeriodicRunner:
         self.jobs = list(jobs)
         self.jitter = jitter
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     def _next_delay(self, job: PeriodicJob) -> float:
         return job.interval * random.uniform(1 - self.jitter, 1 + self.jitter)
 
     async def _loop(self, job: PeriodicJob) -> None:
         # The first run waits a random part of the interval: workers (re)started together spread out.
-        await asyncio.sleep(job.interval * random.random())
-        while True:
+        delay = job.interval * random.random()
+        while not await self._stopped_within(delay):
             try:
                 await run_once(self.database, job)
             except Exception:
                 # A failed tick (database away, statement timeout) is retried at the next one.
                 log.exception("periodic job %s failed", job.name)
-            await asyncio.sleep(self._next_delay(job))
+            delay = self._next_delay(job)
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait `seconds` or until stop() is called; True when stopping."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        return self._stopping.is_set()
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._tasks = [asyncio.create_task(self._loop(job), name=f"periodic {job.name}") for job in self.jobs]
 
     async def stop(self) -> None:
+        """Stop every job and return once none runs: the pool may be closed right after.
+
+        The event ends a loop between ticks; cancelling ends a tick in progress. A cancellation
+        can be lost: aiopg waits for its queries with Python 3.11's ``asyncio.wait_for``, which
+        returns the result instead of raising when the cancel arrives as the query completes.
+        Such a loop still sees the event before its next tick, and the cancel is repeated for
+        a tick that began meanwhile, so stop() never waits on a job that goes on forever.
+        """
+        self._stopping.set()
+        pending = {task for task in self._tasks if not task.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if not task.cancelled() and task.exception() is not None:
+                log.error("periodic job task %s ended with an error", task.get_name(), exc_info=task.exception())
         self._tasks = []
 
 

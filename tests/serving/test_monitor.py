@@ -20,13 +20,13 @@ class MonitorSession:
     """A telnet session with aiomonitor's terminal UI, answering the negotiation a terminal would."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         # prompt_toolkit waits for the terminal type before it shows a prompt.
         self.sock.sendall(IAC + SB + TTYPE + b"\x00dumb" + IAC + SE)
         self.sock.sendall(IAC + SB + NAWS + b"\x00\xc8\x00\x32" + IAC + SE)
         self.read_until(PROMPT)
 
-    def read_until(self, marker: bytes, timeout: float = 5.0) -> str:
+    def read_until(self, marker: bytes, timeout: float = 30.0) -> str:
         data = b""
         deadline = time.monotonic() + timeout
         while marker not in data:
@@ -42,9 +42,10 @@ class MonitorSession:
         """The command's output: everything up to the quiet that follows the next prompt."""
         self.sock.sendall(command.encode() + b"\r")
         data = b""
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            self.sock.settimeout(0.3 if data.count(PROMPT) >= 2 else 5)
+            # Done at the quiet after the next prompt; until then a busy machine may be slow to answer.
+            self.sock.settimeout(0.3 if data.count(PROMPT) >= 2 else 30)
             try:
                 chunk = self.sock.recv(65536)
             except TimeoutError:
@@ -52,7 +53,7 @@ class MonitorSession:
             if not chunk:
                 break
             data += chunk
-        self.sock.settimeout(5)
+        self.sock.settimeout(30)
         return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode(errors="replace"))
 
     def close(self) -> None:
@@ -61,7 +62,8 @@ class MonitorSession:
 
 def test_each_worker_monitor_answers_on_its_own_loopback_ports(serve):
     service = serve("--workers", "2")
-    workers = service.status()["workers"]
+    # A worker's pool figures reach the status with its first heartbeat, which may follow "ready".
+    workers = service.wait_until(lambda s: all(w["pool"] for w in s["workers"]), timeout=30)["workers"]
     ports = [w["monitor"] for w in workers]
     assert len({p["terminal"] for p in ports} | {p["web"] for p in ports}) == 4
     for worker, port in zip(workers, ports, strict=True):
@@ -72,7 +74,7 @@ def test_each_worker_monitor_answers_on_its_own_loopback_ports(serve):
         finally:
             session.close()
         assert re.search(rf"size\s+{worker['pool']['size']}", pool) and re.search(r"waiting\s+0", pool)
-        web = http.client.HTTPConnection("127.0.0.1", port["web"], timeout=5)
+        web = http.client.HTTPConnection("127.0.0.1", port["web"], timeout=30)
         web.request("GET", "/")
         assert web.getresponse().status == 200
         web.close()
@@ -88,14 +90,14 @@ def test_requests_command_lists_the_in_flight_request_with_its_id(serve, empty_d
         answer: list[int] = []
 
         def slow_request() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
             conn.request("GET", "/api/health/ready", headers={"X-Request-ID": "monitor-test-42"})
             answer.append(conn.getresponse().status)
             conn.close()
 
         thread = threading.Thread(target=slow_request)
         thread.start()
-        snap = service.wait_until(lambda s: any(w["in_flight"] for w in s["workers"]), timeout=5)
+        snap = service.wait_until(lambda s: any(w["in_flight"] for w in s["workers"]), timeout=30)
         busy = next(w for w in snap["workers"] if w["in_flight"])
         session = MonitorSession(busy["monitor"]["terminal"])
         try:
@@ -104,7 +106,7 @@ def test_requests_command_lists_the_in_flight_request_with_its_id(serve, empty_d
         finally:
             session.close()
         blocker.rollback()
-        thread.join(10)
+        thread.join(30)
     assert re.search(r"\d+\.\d+s\s+GET\s+/api/health/ready\s+rid=monitor-test-42", listed), listed
     assert '"pool_max"' in settings and '"database_url"' in settings
     assert answer == [200]
