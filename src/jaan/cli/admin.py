@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 import psycopg2
+from pydantic import TypeAdapter, ValidationError
 
 from jaan.db.embedded import EmbeddedPostgresError
 from jaan.db.locate import database_dsn
@@ -33,7 +34,7 @@ from jaan.shop.accounts.routes import MAX_PASSWORD_LENGTH
 from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, end_all_sessions
 from jaan.shop.activity import record_activity
 from jaan.shop.upload_housekeeping import import_files
-from jaan.web.validation import Email, FieldError
+from jaan.web.fields import Email
 
 
 class AdminError(Exception):
@@ -102,9 +103,9 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
 
 def _valid_email(text: str) -> str:
     try:
-        return Email().parse(text, from_text=True)
-    except FieldError as exc:
-        raise AdminError(f"--email {exc}") from None
+        return TypeAdapter(Email).validate_python(text)
+    except ValidationError:
+        raise AdminError("--email must be a valid email address") from None
 
 
 def _read_password(stdin: TextIO, settings: Settings) -> str | None:

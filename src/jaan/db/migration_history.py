@@ -59,11 +59,7 @@ EDITED_AFTER_LANDING: dict[int, EditedMigration] = {
 def carries_first_version(version: int, recorded_checksum: str, file_checksum: str) -> bool:
     """Whether a database recorded the first version of a file that was edited after it landed."""
     edited = EDITED_AFTER_LANDING.get(version)
-    return (
-        edited is not None
-        and recorded_checksum == edited.first_checksum
-        and file_checksum == edited.edited_checksum
-    )
+    return edited is not None and recorded_checksum == edited.first_checksum and file_checksum == edited.edited_checksum
 
 
 # Every query yields one line per schema object of the current schema, in a form that does not
@@ -74,7 +70,7 @@ _FINGERPRINT_QUERIES = [
     f"""SELECT concat_ws(' ', 'relation', c.relkind::text, c.relname::text, array_to_string(c.reloptions, ','))
         FROM pg_class c
         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-          AND {_NOT_EXTENSION_MEMBER.format(oid='c.oid')}""",
+          AND {_NOT_EXTENSION_MEMBER.format(oid="c.oid")}""",
     """SELECT concat_ws(' ', 'column', c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod),
             'notnull=' || a.attnotnull::text, 'identity=' || a.attidentity::text,
             'generated=' || a.attgenerated::text, 'default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), ''))
@@ -96,13 +92,13 @@ _FINGERPRINT_QUERIES = [
             md5(pg_get_functiondef(p.oid)))
         FROM pg_proc p
         WHERE p.pronamespace = current_schema()::regnamespace AND p.prokind IN ('f', 'p')
-          AND {_NOT_EXTENSION_MEMBER.format(oid='p.oid')}""",
+          AND {_NOT_EXTENSION_MEMBER.format(oid="p.oid")}""",
     f"""SELECT concat_ws(' ', 'type', t.typname::text, t.typtype::text,
             (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
             CASE WHEN t.typbasetype <> 0 THEN format_type(t.typbasetype, t.typtypmod) END)
         FROM pg_type t
         WHERE t.typnamespace = current_schema()::regnamespace AND t.typtype IN ('e', 'd')
-          AND {_NOT_EXTENSION_MEMBER.format(oid='t.oid')}""",
+          AND {_NOT_EXTENSION_MEMBER.format(oid="t.oid")}""",
     """SELECT concat_ws(' ', 'view', c.relname::text, md5(pg_get_viewdef(c.oid)))
         FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('v', 'm')""",
     "SELECT 'extension ' || extname FROM pg_extension",

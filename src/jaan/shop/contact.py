@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
 
 from jaan.db.pool import Cursor
-from jaan.db.sql import escape_like
+from jaan.db.sql import escape_like, insert_sql
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
 from jaan.state import DATABASE
+from jaan.web.answers import Done, Envelope, Page, Shape
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import NotFound
-from jaan.web.validation import Choice, Email, Integer, Page, String, parse_body, parse_query, uuid_from_path
+from jaan.web.fields import Email, Text, Uuid
+from jaan.web.input import Body, FormBody
+from jaan.web.paging import Paging, PerPage, fetch_page
+from jaan.web.validation import uuid_from_path
 
 routes = RouteTable("contact")
 
@@ -22,21 +28,66 @@ STATUSES = ("new", "read", "in-progress", "resolved", "archived")
 FORM_COLUMNS = "id, full_name, company_name, business_email, phone_number, message, status, created_at"
 COLUMNS = f"{FORM_COLUMNS}, updated_at, read_at"
 
-SUBMISSION = {
-    "fullName": String(min_length=2, max_length=100),
-    "companyName": String(min_length=2, max_length=100),
-    "businessEmail": Email(),
-    "phoneNumber": String(min_length=10, max_length=20, pattern=r"[0-9+()\-.\s]+"),
-    "message": String(min_length=10, max_length=2000),
-}
-INBOX_QUERY = {
-    "status": Choice(("all", *STATUSES), default="all"),
-    "search": String(max_length=200, required=False),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "perPage": Integer(minimum=1, maximum=100, required=False),
-    "per_page": Integer(minimum=1, maximum=100, required=False),
-}
-STATUS_CHANGE = {"status": Choice(STATUSES)}
+SubmissionStatus = Literal["new", "read", "in-progress", "resolved", "archived"]
+assert get_args(SubmissionStatus) == STATUSES
+
+
+class ContactForm(FormBody):
+    """The contact / partnership form."""
+
+    full_name: Annotated[str, Text(2, 100)]
+    company_name: Annotated[str, Text(2, 100)]
+    business_email: Email
+    phone_number: Annotated[str, Text(10, 20, pattern=r"^[0-9+()\-.\s]+$")]
+    message: Annotated[str, Text(10, 2000)]
+
+
+class InboxQuery(Paging):
+    status: Literal["all", SubmissionStatus] = "all"
+    search: Annotated[str, Text(max_length=200)] = ""  # empty: any
+    perPage: PerPage | None = None
+
+
+class StatusChange(Body):
+    status: SubmissionStatus
+
+
+class Submission(Shape):
+    id: uuid.UUID
+    full_name: str
+    company_name: str
+    business_email: str
+    phone_number: str
+    message: str
+    status: SubmissionStatus
+    created_at: dt.datetime
+
+
+class Received(Envelope[Submission]):
+    """Received (the spec's top-level message beside the envelope)."""
+
+    message: str
+
+
+class InboxPage(Page[Submission]):
+    perPage: int
+
+
+class Inbox(Shape):
+    """One page of the inbox; the original client reads ``perPage``."""
+
+    success: Literal[True]
+    data: InboxPage
+
+
+class OneSubmission(Envelope[Submission]):
+    """One submission."""
+
+
+class Deleted(Done):
+    """Deleted."""
+
+    message: str
 
 
 @routes.route(
@@ -44,23 +95,13 @@ STATUS_CHANGE = {"status": Choice(STATUSES)}
     "/api/contact",
     access=Access.PUBLIC,
     summary="Send the contact / partnership form",
-    body=SUBMISSION,
+    body=ContactForm,
+    responses={201: Received},
 )
-async def submit(request: web.Request) -> web.Response:
-    form = await parse_body(request, SUBMISSION)
+async def submit(request: web.Request, body: ContactForm) -> web.Response:
+    form = body.model_dump()
     async with request.app[DATABASE].transaction() as cur:
-        row = await cur.fetch_one(
-            "INSERT INTO contact_submissions (full_name, company_name, business_email, phone_number, message)"
-            " VALUES (%s, %s, %s, %s, %s)"
-            f" RETURNING {FORM_COLUMNS}",
-            (
-                form["fullName"],
-                form["companyName"],
-                form["businessEmail"],
-                form["phoneNumber"],
-                form["message"],
-            ),
-        )
+        row = await cur.fetch_one(insert_sql("contact_submissions", form, FORM_COLUMNS), form)
         assert row is not None
         await record_activity(
             cur,
@@ -86,31 +127,41 @@ async def submit(request: web.Request) -> web.Response:
     "/api/admin/contact-submissions",
     access=Access.ADMIN,
     summary="The contact inbox",
-    query=INBOX_QUERY,
+    query=InboxQuery,
+    responses={200: Inbox},
 )
-async def inbox(request: web.Request) -> web.Response:
-    query = parse_query(request, INBOX_QUERY)
-    per_page = query.get("perPage") or query.get("per_page") or 20
-    conditions, params = ["true"], []
-    if query["status"] != "all":
+async def inbox(request: web.Request, query: InboxQuery) -> web.Response:
+    if query.perPage is not None:  # the original client's name wins
+        query = query.model_copy(update={"per_page": query.perPage})
+    conditions: list[str] = ["true"]
+    params: list[str] = []
+    if query.status != "all":
         conditions.append("status = %s")
-        params.append(query["status"])
-    if query.get("search"):
+        params.append(query.status)
+    if query.search:
         conditions.append("(full_name ILIKE %s OR company_name ILIKE %s OR business_email ILIKE %s)")
-        params += [f"%{escape_like(query['search'])}%"] * 3
+        params += [f"%{escape_like(query.search)}%"] * 3
     where = " AND ".join(conditions)
-    page = Page(query["page"], per_page)
     async with request.app[DATABASE].cursor() as cur:
-        rows = await cur.fetch_all(
-            f"SELECT {COLUMNS} FROM contact_submissions WHERE {where} ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
-            (*params, page.per_page, page.offset),
+        rows, total = await fetch_page(
+            cur,
+            query,
+            f"SELECT {COLUMNS} FROM contact_submissions WHERE {where} ORDER BY created_at DESC, id",
+            f"SELECT count(*) FROM contact_submissions WHERE {where}",
+            params,
         )
-        total = await cur.fetch_value(f"SELECT count(*) FROM contact_submissions WHERE {where}", params)
     # The original's client reads perPage (#56): it rides along the shared page shape.
-    return ok({**page.result(rows, total), "perPage": per_page})
+    return ok({**query.result(rows, total), "perPage": query.per_page})
 
 
-@routes.route("GET", "/api/admin/contact-submissions/{id}", access=Access.ADMIN, summary="One submission")
+@routes.route(
+    "GET",
+    "/api/admin/contact-submissions/{id}",
+    access=Access.ADMIN,
+    summary="One submission",
+    responses={200: OneSubmission},
+    path_params={"id": Uuid},
+)
 async def read_submission(request: web.Request) -> web.Response:
     # The first view stamps read_at and moves it from new to read, and shows the stamped row.
     row = await request.app[DATABASE].fetch_one(
@@ -129,20 +180,28 @@ async def read_submission(request: web.Request) -> web.Response:
     "/api/admin/contact-submissions/{id}",
     access=Access.ADMIN,
     summary="Change a submission's status",
-    body=STATUS_CHANGE,
+    body=StatusChange,
+    responses={200: OneSubmission},
+    path_params={"id": Uuid},
 )
-async def change_status(request: web.Request) -> web.Response:
-    change = await parse_body(request, STATUS_CHANGE)
+async def change_status(request: web.Request, body: StatusChange) -> web.Response:
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one(
             f"UPDATE contact_submissions SET status = %s WHERE id = %s RETURNING {COLUMNS}",
-            (change["status"], uuid_from_path(request, "Submission not found")),
+            (body.status, uuid_from_path(request, "Submission not found")),
         )
-        await _audit(cur, request, row, "Contact Submission Updated", f"status set to {change['status']}")
+        await _audit(cur, request, row, "Contact Submission Updated", f"status set to {body.status}")
     return ok(row)
 
 
-@routes.route("DELETE", "/api/admin/contact-submissions/{id}", access=Access.ADMIN, summary="Delete a submission")
+@routes.route(
+    "DELETE",
+    "/api/admin/contact-submissions/{id}",
+    access=Access.ADMIN,
+    summary="Delete a submission",
+    responses={200: Deleted},
+    path_params={"id": Uuid},
+)
 async def delete_submission(request: web.Request) -> web.Response:
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one(

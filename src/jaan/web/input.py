@@ -36,6 +36,11 @@ class Body(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore")
 
+    @classmethod
+    def invalid(cls, details: dict[str, str]) -> str:
+        """The 400's message for these details (a route may keep the spec's wording)."""
+        return "Invalid input"
+
 
 class FormBody(Body):
     """A body from the admin forms: camelCase keys for snake_case fields (the one form mapping)."""
@@ -136,7 +141,9 @@ def parse(model: type[M], data: Any, *, context: Mapping[str, Any] | None = None
     try:
         return model.model_validate(data, context=dict(context) if context else None)
     except ValidationError as exc:
-        raise InvalidInput("Invalid input", details=details_of(exc)) from None
+        details = details_of(exc)
+        message = model.invalid(details) if issubclass(model, Body) else "Invalid input"
+        raise InvalidInput(message, details=details) from None
 
 
 async def parse_body(request: web.Request, model: type[M], *, context: Mapping[str, Any] | None = None) -> M:

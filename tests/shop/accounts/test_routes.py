@@ -389,11 +389,13 @@ async def test_sign_out_always_answers_200(browser, token):
     assert await response.json() == {"message": "Signed out successfully"}
 
 
-async def test_the_openapi_document_shows_the_auth_bodies(browser):
-    web = await browser()
+@pytest.mark.parametrize("minimum", [10, 16])
+async def test_the_openapi_document_shows_the_auth_bodies_with_the_configured_password_policy(browser, minimum):
+    web = await browser(password_min_length=minimum)
     document = await (await web.client.get("/api/openapi.json")).json()
     signup = document["paths"]["/api/auth/signup"]["post"]
-    schema = signup["requestBody"]["content"]["application/json"]["schema"]
+    reference = signup["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][reference.rsplit("/", 1)[-1]]
     assert schema["required"] == ["email", "password"]
-    assert schema["properties"]["password"]["minLength"] == 10
+    assert schema["properties"]["password"]["minLength"] == minimum
     assert document["paths"]["/api/auth/user"]["get"]["x-access"] == "user"

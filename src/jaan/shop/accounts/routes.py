@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import StringConstraints, create_model
 
 from jaan.db.pool import Cursor, Database, Row
 from jaan.periodic import PeriodicJob
@@ -25,11 +27,13 @@ from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, create_session, end_session, purge_expired
 from jaan.shop.activity import record_activity
 from jaan.state import DATABASE, SETTINGS
+from jaan.web.answers import Message, Shape
 from jaan.web.client_address import client_address
 from jaan.web.cors import SESSION_COOKIE
 from jaan.web.envelope import json_response
-from jaan.web.errors import Conflict, InvalidInput, Unauthorized
-from jaan.web.validation import Email, Field, FieldError, String, read_json, validate
+from jaan.web.errors import Conflict, Unauthorized
+from jaan.web.fields import Email, Text
+from jaan.web.input import FormBody
 
 routes = RouteTable("accounts")
 
@@ -37,57 +41,61 @@ INVALID_CREDENTIALS = "Invalid email or password"
 MAX_PASSWORD_LENGTH = 200
 
 
-class Password(Field):
+def _password(min_length: int) -> StringConstraints:
     """A password: taken exactly as typed (never trimmed), within the policy's lengths."""
+    return StringConstraints(strip_whitespace=False, min_length=min_length, max_length=MAX_PASSWORD_LENGTH)
 
-    def __init__(self, *, min_length: int = 1, max_length: int = MAX_PASSWORD_LENGTH, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.min_length, self.max_length = min_length, max_length
 
-    def parse(self, value: Any, from_text: bool) -> str:
-        if not isinstance(value, str):
-            raise FieldError("must be a string")
-        if not value:
-            raise FieldError("is required")
-        if len(value) < self.min_length:
-            raise FieldError(f"must be at least {self.min_length} characters")
-        if len(value) > self.max_length:
-            raise FieldError(f"must be at most {self.max_length} characters")
-        return value
+class Credentials(FormBody):
+    email: Email
+    password: Annotated[str, _password(1)]
 
-    def json_schema(self) -> dict[str, Any]:
-        return self._with_null(
-            {
-                "type": "string",
-                "format": "password",
-                "minLength": self.min_length,
-                "maxLength": self.max_length,
-            }
-        )
+    @classmethod
+    def invalid(cls, details: dict[str, str]) -> str:
+        if "is required" in (details.get("email"), details.get("password")):
+            return "Email and password are required"  # the spec's message, which the web client may show
+        return "Invalid input"
+
+
+class SignUp(Credentials):
+    full_name: Annotated[str, Text(max_length=200)] = ""
 
 
 @functools.cache
-def signup_schema(password_min_length: int) -> dict[str, Field]:
-    """The sign-up body; the password policy's minimum is a setting."""
-    return {
-        "email": Email(),
-        "password": Password(min_length=password_min_length),
-        "fullName": String(max_length=200, default=""),
-    }
+def sign_up_body(password_min_length: int) -> type[SignUp]:
+    """The sign-up body under the configured password policy (the document shows its minimum)."""
+    return create_model(
+        "SignUp",
+        __base__=SignUp,
+        __doc__=f"A new account: a password of {password_min_length} to {MAX_PASSWORD_LENGTH} characters.",
+        password=(Annotated[str, _password(password_min_length)], ...),
+    )
 
 
-SIGNIN_SCHEMA: dict[str, Field] = {"email": Email(), "password": Password()}
+class AuthUser(Shape):
+    id: uuid.UUID
+    email: str
+    role: str
 
 
-async def _parse(request: web.Request, schema: dict[str, Field]) -> dict[str, Any]:
-    try:
-        return validate(schema, await read_json(request))
-    except InvalidInput as exc:
-        details = exc.details or {}
-        if "is required" in (details.get("email"), details.get("password")):
-            # The spec's message for this case, which the web client may show as it is.
-            raise InvalidInput("Email and password are required", details=details) from None
-        raise
+class Session(Shape):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    token: str
+    expires_at: dt.datetime
+
+
+class SignedIn(Shape):
+    """The spec's bare {user, session} (the session token is also set as a cookie)."""
+
+    user: AuthUser
+    session: Session
+
+
+class SignedInUser(Shape):
+    """The spec's bare {user}."""
+
+    user: AuthUser
 
 
 # -- the use cases -----------------------------------------------------------------------------
@@ -213,17 +221,18 @@ def _session_body(session: Row) -> dict[str, Any]:
     "/api/auth/signup",
     access=Access.PUBLIC,
     summary="Create an account and sign in: bare {user, session}, and the session cookie",
-    body=signup_schema(Settings.password_min_length),
+    body=lambda settings: sign_up_body(settings.password_min_length),
+    responses={200: SignedIn},
+    errors=(409,),
 )
-async def signup(request: web.Request) -> web.Response:
+async def signup(request: web.Request, body: SignUp) -> web.Response:
     settings = request.app[SETTINGS]
-    body = await _parse(request, signup_schema(settings.password_min_length))
     user, session = await sign_up(
         request.app[DATABASE],
         settings,
-        body["email"],
-        body["password"],
-        body["fullName"],
+        body.email,
+        body.password,
+        body.full_name,
         client_address(request),
     )
     response = json_response({"user": user, "session": _session_body(session)})
@@ -235,19 +244,20 @@ async def signup(request: web.Request) -> web.Response:
     "/api/auth/signin",
     access=Access.PUBLIC,
     summary="Sign in: bare {user, session}, and the session cookie; 429 after repeated failures",
-    body=SIGNIN_SCHEMA,
+    body=Credentials,
+    responses={200: SignedIn},
+    errors=(429,),
 )
-async def signin(request: web.Request) -> web.Response:
+async def signin(request: web.Request, body: Credentials) -> web.Response:
     settings = request.app[SETTINGS]
-    body = await _parse(request, SIGNIN_SCHEMA)
-    user, session = await sign_in(
-        request.app[DATABASE], settings, body["email"], body["password"], client_address(request)
-    )
+    user, session = await sign_in(request.app[DATABASE], settings, body.email, body.password, client_address(request))
     response = json_response({"user": user, "session": _session_body(session)})
     return _with_session_cookie(response, settings, session)
 
 
-@routes.route("POST", "/api/auth/signout", access=Access.PUBLIC, summary="End the presented session")
+@routes.route(
+    "POST", "/api/auth/signout", access=Access.PUBLIC, summary="End the presented session", responses={200: Message}
+)
 async def signout(request: web.Request) -> web.Response:
     tokens = {token for token in (token_of(request), request.cookies.get(SESSION_COOKIE)) if token}
     if tokens:
@@ -260,7 +270,13 @@ async def signout(request: web.Request) -> web.Response:
     return response
 
 
-@routes.route("GET", "/api/auth/user", access=Access.USER, summary="The signed-in user: bare {user}")
+@routes.route(
+    "GET",
+    "/api/auth/user",
+    access=Access.USER,
+    summary="The signed-in user: bare {user}",
+    responses={200: SignedInUser},
+)
 async def signed_in_user(request: web.Request) -> web.Response:
     return json_response({"user": current_user(request).row})
 
