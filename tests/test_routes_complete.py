@@ -79,6 +79,7 @@ ADDITIONS = {
     ("GET", "/api/docs"),  # the reference page of the document (issue 16) and its files
     ("GET", "/api/docs/{}"),
     ("GET", "/uploads/{}"),  # the spec's static mount "S", served by a route here
+    ("GET", "/metrics"),  # Prometheus, for the operator's scrapers only
 }
 
 

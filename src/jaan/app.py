@@ -27,6 +27,8 @@ from jaan.state import DATABASE, SETTINGS
 from jaan.web.compression import compression_middleware
 from jaan.web.cors import cors_middleware
 from jaan.web.errors import errors_middleware
+from jaan.web.http_metrics import metrics_middleware
+from jaan.web.http_metrics import routes as metrics_routes
 from jaan.web.limits import limits_middleware
 from jaan.web.request_id import request_id_middleware
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
@@ -50,6 +52,7 @@ ROUTE_TABLES = [
     dashboard_routes.routes,
     activity_routes.routes,
     api_docs.routes,
+    metrics_routes,
 ]
 
 
@@ -89,9 +92,11 @@ def create_app(
     if not dsn:
         raise ValueError("create_app needs a database: pass dsn or set DATABASE_URL")
     app = web.Application(
-        # Outermost first.  CORS wraps the error middleware so that error responses carry
-        # CORS headers too (a browser could not read them otherwise).
+        # Outermost first: the metrics count every answer the others give.  CORS wraps the
+        # error middleware so that error responses carry CORS headers too (a browser could not
+        # read them otherwise).
         middlewares=[
+            metrics_middleware,
             request_id_middleware,
             compression_middleware(settings.compress_min_size),
             cors_middleware(settings.cors_origins),

@@ -186,6 +186,12 @@ class Settings:
     trusted_proxies: tuple[str, ...] = _setting(
         (), "JAAN_TRUSTED_PROXIES", "comma-separated proxy addresses whose X-Forwarded-For names the client"
     )
+    metrics_scrapers: tuple[str, ...] = _setting(
+        (),
+        "JAAN_METRICS_SCRAPERS",
+        "comma-separated addresses or networks that may GET /metrics besides loopback and trusted_proxies"
+        " (0.0.0.0/0,::/0: anyone)",
+    )
     cookie_secure: bool = _setting(False, "JAAN_COOKIE_SECURE", "mark the session cookie Secure (serve over HTTPS)")
     session_days: int = _setting(7, "JAAN_SESSION_DAYS", "days a session lasts from sign-in")
     password_cost: int = _setting(

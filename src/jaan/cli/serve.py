@@ -113,6 +113,7 @@ def run(settings: Settings, workers: int) -> int:
     import aiopg  # noqa: F401
     import uvloop  # noqa: F401
 
+    from jaan import metrics
     from jaan.serving.master import Master
 
     raise_open_files_limit()
@@ -123,7 +124,8 @@ def run(settings: Settings, workers: int) -> int:
         reason = exc.strerror or exc
         print(f"serve: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
         return 1
-    controller = control.ControlServer(settings.run_dir)
+    controller = control.ControlServer(settings.run_dir)  # refuses a second master for this data dir
+    metrics.share_between_processes(settings.run_dir)
     try:
         with database_dsn(settings, budgeting.embedded_max_connections(settings, workers, cpus)) as dsn:
             # Migrations hold a session-level advisory lock: straight to the primary, never a pooler.

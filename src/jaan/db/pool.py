@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
+from jaan.metrics import DB_ACQUIRE, DB_QUERY
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +113,15 @@ class Cursor:
                 statements.insert(0, self._prelude)
             self._pending.clear()
             sql, params = b"; ".join(statements).decode(), None
+        started = time.perf_counter()
         try:
             await self._raw.execute(sql, params)
         except asyncio.CancelledError:
             if _is_our_cancellation():
                 raise
             raise StatementTimeout(what) from None
+        finally:
+            DB_QUERY.observe(time.perf_counter() - started)
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         await self.execute(sql, params)
@@ -194,6 +199,7 @@ class Database:
         left some requests waiting past the timeout while others never waited.
         """
         self._waiting += 1
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.config.connect_timeout):
                 await self._gate.acquire()
@@ -208,6 +214,7 @@ class Database:
             raise DatabaseUnavailable(str(exc).strip()) from exc
         finally:
             self._waiting -= 1
+            DB_ACQUIRE.observe(time.perf_counter() - started)
         try:
             yield conn
         finally:

@@ -28,6 +28,7 @@ from typing import Any
 
 from setproctitle import setproctitle
 
+from jaan import metrics
 from jaan.serving import status
 from jaan.serving.budget import BudgetError, ConnectionBudget
 from jaan.serving.control import ControlServer
@@ -77,6 +78,7 @@ class Master:
         self.announced = False
         self.started = time.monotonic()
         self.last_checks = 0.0
+        self.published_states: collections.Counter[WorkerState] | None = None
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -102,6 +104,7 @@ class Master:
                     self._move_replacements()
                     self._keep_count()
                     self._announce_when_ready()
+                self._publish_worker_states()
         except Exception:
             log.critical("master crashed:\n%s", traceback.format_exc())
             self.exit_code = 1
@@ -262,6 +265,8 @@ class Master:
         self.workers[pid] = worker
         self.selector.register(read_end, selectors.EVENT_READ, worker)
         self.slot_starts[slot] += 1
+        if replaces is not None and self.replacements.current is not None:
+            metrics.WORKER_RESTARTS.labels(self.replacements.current.reason.replace("-", "_")).inc()
         role = f", to replace pid {replaces.pid}" if replaces else ""
         log.info("worker %d started (pid %d)%s", slot, pid, role)
         return worker
@@ -326,10 +331,13 @@ class Master:
             self.selector.unregister(worker.channel)
         os.close(worker.channel)
         del self.workers[worker.pid]
+        metrics.process_exited(worker.pid)
         how = describe_exit(exit_status)
         if worker.stopped_on_purpose:
             log.info("worker %d (pid %d) stopped: %s", worker.slot, worker.pid, how)
             return
+        # Killed by us without being asked to stop: it missed its heartbeat or its ready timeout.
+        metrics.WORKER_RESTARTS.labels("hung" if worker.state is WorkerState.KILLED else "crash").inc()
         reason = worker.reason or how
         log.error("worker %d (pid %d) died after %.1fs: %s", worker.slot, worker.pid, worker.uptime, reason)
         if worker is self.replacements.successor:
@@ -462,6 +470,14 @@ class Master:
                 pid_file.write(f"{os.getpid()}\n")
         notify(f"READY=1\nMAINPID={os.getpid()}")
         print(f"ready: {self.target} workers on http://{self.address}", file=sys.stderr, flush=True)
+
+    def _publish_worker_states(self) -> None:
+        """jaan_workers{state}, written only when a count changed."""
+        counts = collections.Counter(w.state for w in self.workers.values())
+        if counts != self.published_states:
+            for state in WorkerState:
+                metrics.WORKERS.labels(state.value).set(counts[state])
+            self.published_states = counts
 
     def _cleanup(self) -> None:
         self._kill_all(signal.SIGKILL)

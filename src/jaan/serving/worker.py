@@ -29,6 +29,7 @@ import uvloop
 from aiohttp import web
 from setproctitle import setproctitle
 
+from jaan import metrics
 from jaan.serving.process import WorkerSpec, encode
 from jaan.serving.slow_clients import ConnectionGuard
 from jaan.serving.sockets import accept_queue_length
@@ -164,6 +165,7 @@ class Worker:
                 pool = self.database.stats() if self.database is not None else None
             except Exception:  # closed while draining
                 pool = None
+            metrics.sample_worker(self.tracker.in_flight_count, pool)
             self.send(
                 "beat",
                 requests=self.tracker.served,

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from jaan.db.listen import Listener
+from jaan.metrics import LISTEN_UP
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
@@ -61,6 +62,7 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
     def on_state(listening: bool) -> None:
         responses.set_live(listening)
         sessions.set_live(listening)
+        LISTEN_UP.set(1 if listening else 0)
 
     listener = Listener(
         # LISTEN is session state: straight to the primary, never through a transaction pooler.

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
+from jaan.metrics import cache_counters
 from jaan.web.etag import DEFAULT_MAX_AGE, etag_of, matches
+
+_HITS, _MISSES, _BYPASSES = cache_counters("response")
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,11 @@ class ResponseCache:
         entry = self._entries.get(key) if self.live else None
         if entry is None:
             self.misses += 1
+            (_MISSES if self.live else _BYPASSES).inc()
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        _HITS.inc()
         return entry
 
     def put(self, key: Hashable, body: bytes, tags: Iterable[str]) -> Cached:

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import StringConstraints, create_model
 
 from jaan.db.pool import Cursor, Database, Row
+from jaan.metrics import SIGNIN_FAILURES
 from jaan.periodic import PeriodicJob
 from jaan.routes import Access, RouteTable
 from jaan.settings import Settings
@@ -157,6 +158,7 @@ async def sign_in(database: Database, settings: Settings, email: str, password: 
     if user is None or not password_ok:
         async with database.cursor() as cur:
             await _log_failure(cur, email, address, user)
+        SIGNIN_FAILURES.inc()
         raise Unauthorized(INVALID_CREDENTIALS)
     async with database.transaction() as cur:
         await throttle.attempt_succeeded(cur, attempt)

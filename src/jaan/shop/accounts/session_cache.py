@@ -14,7 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from jaan.db.pool import Database
+from jaan.metrics import cache_counters
 from jaan.shop.accounts.sessions import CurrentUser, hash_token, user_for_token
+
+_HITS, _MISSES, _BYPASSES = cache_counters("session")
 
 
 class SessionCache:
@@ -27,11 +30,14 @@ class SessionCache:
     def get(self, token_hash: bytes) -> CurrentUser | None:
         found = self._sessions.get(token_hash) if self.live else None
         if found is None:
+            (_MISSES if self.live else _BYPASSES).inc()
             return None
         user, expires_at = found
         if expires_at <= dt.datetime.now(dt.UTC):
             self._forget(token_hash)
+            _MISSES.inc()
             return None
+        _HITS.inc()
         return user
 
     def put(self, token_hash: bytes, user: CurrentUser, expires_at: dt.datetime) -> None:

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from jaan.db.pool import Cursor
+from jaan.metrics import SIGNIN_THROTTLED
 from jaan.settings import Settings
 from jaan.web.errors import TooManyRequests
 
@@ -73,6 +74,7 @@ async def claim_attempt(cur: Cursor, settings: Settings, email: str, address: st
     if over:
         # A locked row's window restarted when it reached the limit: what is left of it is the lock.
         retry_after = max(1, math.ceil(max(row["window_left"] for row in over)))
+        SIGNIN_THROTTLED.inc()
         raise TooManyRequests(THROTTLED_MESSAGE, headers={"Retry-After": str(retry_after)})
     if any(row["failures"] == limits[row["scope"]] for row in rows):
         await cur.execute(_LOCK, {**params, "email_limit": limits["email"], "address_limit": limits["address"]})

@@ -26,6 +26,7 @@ from jaan.web.errors import InvalidInput
 class Placed:
     status: int
     body: Any
+    replayed: bool = False  # the answer of an earlier request with the same Idempotency-Key
 
 
 async def place_order(
@@ -40,7 +41,7 @@ async def place_order(
             rows = await _prices(cur, list(quantities), claim)
         if key is not None and not rows[0]["claimed"]:
             replay = await idempotency.earlier_answer(cur, customer.id, key, request)
-            return Placed(replay.status, replay.body)
+            return Placed(replay.status, replay.body, replayed=True)
         lines, store = _priced_lines(rows, quantities)
         totals = price(lines, store["tax_rate"], store["default_shipping_fee"], store["free_shipping_threshold"])
         order = await _insert_order(cur, customer, cart, lines, totals)

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal, get_args
 from aiohttp import web
 from pydantic import Field
 
+from jaan.metrics import IDEMPOTENT_REPLAYS, ORDERS_PLACED, ORDERS_REFUSED_FOR_STOCK
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.freshness import table_tag
+from jaan.shop.inventory.ledger import InsufficientStock
 from jaan.shop.orders import idempotency
 from jaan.shop.orders.checkout import place_order
 from jaan.shop.orders.status import STATUSES, change_order_status
@@ -122,7 +124,12 @@ class ChangedOrder(Envelope[Order]):
 async def create_order(request: web.Request, body: Cart) -> web.Response:
     cart = body.model_dump()
     key = idempotency.valid_key(request.headers.get(idempotency.HEADER))
-    placed = await place_order(request.app[DATABASE], current_user(request), cart, key, request.remote)
+    try:
+        placed = await place_order(request.app[DATABASE], current_user(request), cart, key, request.remote)
+    except InsufficientStock:
+        ORDERS_REFUSED_FOR_STOCK.inc()
+        raise
+    (IDEMPOTENT_REPLAYS if placed.replayed else ORDERS_PLACED).inc()
     # Other workers hear of it by NOTIFY; this one forgets at once, so the customer's next read sees it.
     request.app[RESPONSE_CACHE].drop(table_tag("orders"))
     return json_response(placed.body, status=placed.status)

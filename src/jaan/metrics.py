@@ -1,0 +1,164 @@
+"""Every Prometheus metric of the service, declared once, and how they are shared across processes.
+
+The numbers live in prometheus-client's multiprocess mode: each process (the master and every
+worker) writes its own memory-mapped files in ``<data dir>/run/metrics/`` and ``GET /metrics``
+reads them all, so a scrape answered by any worker shows the whole service, and a worker that
+exits leaves its counts behind (the files stay; only its live gauges are dropped).  bin/serve's
+master empties the directory when it starts (:func:`share_between_processes`).  Without it (the
+app in tests, one process) the same metrics count in the process's own registry.
+
+Why files rather than the master collecting over its pipe or control socket: a count is one
+write to shared memory in the process that saw it (about a microsecond), nothing crosses a
+socket per request, a scrape sees every increment made before it, and nothing is lost when a
+worker is killed between heartbeats.
+
+Adding a metric is one line here, e.g.
+``EVENT_SUBSCRIBERS = gauge("jaan_events_subscribers", "live event-stream subscribers")``;
+names start with ``jaan_`` (a test checks), labels are few and bounded (never a raw path or id).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
+from prometheus_client.registry import REGISTRY
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Seconds; wide enough for a cached read (sub-millisecond) and a slow report (seconds).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# How a gauge's per-process values become one: summed over live processes, their minimum, ...
+GaugeMode = Literal["livesum", "livemin", "livemax", "liveall", "mostrecent", "livemostrecent"]
+
+
+def counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+    """A counter summed over every process, dead ones included (``name`` ends in ``_total``)."""
+    return Counter(name.removesuffix("_total"), documentation, labels)
+
+
+def gauge(name: str, documentation: str, labels: Sequence[str] = (), mode: GaugeMode = "livesum") -> Gauge:
+    """A gauge of the processes alive now (summed unless ``mode`` says otherwise)."""
+    return Gauge(name, documentation, labels, multiprocess_mode=mode)
+
+
+def histogram(
+    name: str, documentation: str, labels: Sequence[str] = (), buckets: Sequence[float] = LATENCY_BUCKETS
+) -> Histogram:
+    """A histogram summed over every process, dead ones included."""
+    return Histogram(name, documentation, labels, buckets=buckets)
+
+
+# -- HTTP (the route is the template, e.g. /api/products/slug/{slug}; "unmatched" for 404/405) --
+HTTP_REQUESTS = counter("jaan_http_requests_total", "HTTP requests answered", ("method", "route", "status"))
+HTTP_DURATION = histogram(
+    "jaan_http_request_duration_seconds",
+    "time from the request's headers to its response, by status class (2xx, 4xx, ...)",
+    ("method", "route", "status_class"),
+)
+HTTP_IN_FLIGHT = gauge("jaan_http_in_flight", "requests being handled (sampled by every worker each second)")
+
+# -- the database ----------------------------------------------------------------------------------
+DB_POOL_CONNECTIONS = gauge(
+    "jaan_db_pool_connections",
+    "pool connections of all workers: size (open), free, waiting (requests queued for one)",
+    ("state",),
+)
+DB_ACQUIRE = histogram("jaan_db_acquire_seconds", "time a request waited for a pooled connection")
+DB_QUERY = histogram("jaan_db_query_seconds", "time of one round trip to the database (statement or batch)")
+LISTEN_UP = gauge(
+    "jaan_listen_up", "1 when every worker's LISTEN connection is up (caches trusted), else 0", mode="livemin"
+)
+
+# -- caches ----------------------------------------------------------------------------------------
+CACHE_REQUESTS = counter(
+    "jaan_cache_requests_total",
+    "cache look-ups by cache (response, session) and result (hit, miss, bypass: not listening)",
+    ("cache", "result"),
+)
+
+# -- the master ------------------------------------------------------------------------------------
+WORKERS = gauge("jaan_workers", "worker processes by state (starting, ready, draining, killed)", ("state",))
+WORKER_RESTARTS = counter(
+    "jaan_worker_restarts_total",
+    "workers replaced, by reason: crash, hung, memory, max_requests, reload, resize",
+    ("reason",),
+)
+
+# -- the shop --------------------------------------------------------------------------------------
+ORDERS_PLACED = counter("jaan_orders_placed_total", "orders placed at checkout")
+ORDERS_REFUSED_FOR_STOCK = counter("jaan_orders_refused_for_stock_total", "checkouts refused with 409: not in stock")
+IDEMPOTENT_REPLAYS = counter(
+    "jaan_idempotent_replays_total", "checkouts answered from an earlier request's Idempotency-Key"
+)
+SIGNIN_FAILURES = counter("jaan_signin_failures_total", "sign-ins refused for a wrong email or password")
+SIGNIN_THROTTLED = counter("jaan_signin_throttled_total", "sign-ins refused with 429 after repeated failures")
+
+
+def cache_counters(cache: str) -> tuple[Counter, Counter, Counter]:
+    """A cache's hit, miss and bypass counters (bound once: a look-up must stay cheap)."""
+    hit, miss, bypass = (CACHE_REQUESTS.labels(cache, result) for result in ("hit", "miss", "bypass"))
+    return hit, miss, bypass
+
+
+def _metric_objects() -> list[Counter | Gauge | Histogram]:
+    return [value for value in globals().values() if isinstance(value, Counter | Gauge | Histogram)]
+
+
+def declared() -> dict[str, str]:
+    """Every metric family this module declares: its exposed name -> its type."""
+    found: dict[str, str] = {}
+    for metric in _metric_objects():
+        for family in metric.describe():
+            found[family.name + ("_total" if family.type == "counter" else "")] = family.type
+    return found
+
+
+# -- processes and scrapes -------------------------------------------------------------------------
+
+
+def share_between_processes(run_dir: Path) -> Path:
+    """bin/serve's master, before it forks: count in files of an emptied directory its workers share.
+
+    prometheus-client reads the environment once, when it is first imported; the value class is
+    switched here instead, and the metrics without labels (whose values exist already) are
+    re-made (with the labelled ones' children made so far), so it does not matter who imported
+    what first.  Forked workers inherit all of it.
+    """
+    directory = run_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ[MULTIPROCESS_ENV] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    for metric in _metric_objects():
+        for value in list(metric._metrics.values()) if metric._labelnames else [metric]:
+            value._metric_init()
+    # The master listens to nothing: its own copy of this minimum must not pull it down.
+    LISTEN_UP.set(1)
+    return directory
+
+
+def process_exited(pid: int) -> None:
+    """The master, on reaping a process: its live gauges stop counting (its counters stay)."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def exposition() -> bytes:
+    """The Prometheus text of the whole service (every process's files), or of this process alone."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def sample_worker(in_flight: int, pool: dict[str, int | None] | None) -> None:
+    """A worker's gauges, sampled each heartbeat (summed over the live workers)."""
+    HTTP_IN_FLIGHT.set(in_flight)
+    for state in ("size", "free", "waiting"):
+        value = (pool or {}).get(state)
+        DB_POOL_CONNECTIONS.labels(state).set(value or 0)

@@ -1,0 +1,101 @@
+"""HTTP metrics for every request, and ``GET /metrics`` for the service's scrapers.
+
+The middleware is the app's outermost: it counts every answer, including the ones an inner
+middleware gave (404, 413, 503...), by method, route template and status.  Its cost is a
+dictionary look-up and two writes to shared memory per request.
+
+``/metrics`` answers only loopback clients, the ``trusted_proxies`` and ``metrics_scrapers``
+(addresses or networks; ``0.0.0.0/0,::/0`` opens it to all).  The client is the one
+:func:`client_address` names, so a request relayed by a trusted proxy is judged by who sent it
+to the proxy, not by the proxy: a public client behind nginx is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from jaan import metrics
+from jaan.routes import Access, RouteTable
+from jaan.state import SETTINGS
+from jaan.web.client_address import client_address, parse_address, trusted_networks
+from jaan.web.errors import Forbidden
+
+UNMATCHED = "unmatched"  # 404 and 405: one label value, whatever the path (unbounded otherwise)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# (method, route, status) -> the counter and histogram children: labels() costs a lock and a tuple.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _route_of(request: web.Request) -> str:
+    match_info = request.match_info
+    if match_info.http_exception is not None:
+        return UNMATCHED
+    resource = match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def _record(request: web.Request, status: int, seconds: float) -> None:
+    key = (request.method, _route_of(request), status)
+    children = _children.get(key)
+    if children is None:
+        method, route, _ = key
+        children = (
+            metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+            metrics.HTTP_DURATION.labels(method, route, f"{status // 100}xx"),
+        )
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _record(request, exc.status, time.perf_counter() - started)
+        raise
+    except asyncio.CancelledError:
+        _record(request, 499, time.perf_counter() - started)  # the client went away (nginx's 499)
+        raise
+    except BaseException:
+        _record(request, 500, time.perf_counter() - started)
+        raise
+    _record(request, response.status, time.perf_counter() - started)
+    return response
+
+
+routes = RouteTable("operations")
+
+
+def may_scrape(request: web.Request) -> bool:
+    """Loopback, a trusted proxy or a listed scraper (judged on the client, not on its proxy)."""
+    address = parse_address(client_address(request))
+    if address is None:
+        return False
+    if address.is_loopback:
+        return True
+    settings = request.app[SETTINGS]
+    networks = trusted_networks(settings.trusted_proxies) + trusted_networks(settings.metrics_scrapers)
+    return any(address in network for network in networks)
+
+
+@routes.route(
+    "GET",
+    "/metrics",
+    access=Access.PUBLIC,
+    summary="Prometheus metrics of the whole service (loopback, trusted proxies and metrics_scrapers only)",
+)
+async def scrape(request: web.Request) -> web.Response:
+    if not may_scrape(request):
+        raise Forbidden("Metrics are served to loopback and trusted scrapers only")
+    # Reading every process's files is blocking I/O: off the event loop.
+    body = await asyncio.to_thread(metrics.exposition)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

@@ -1,0 +1,64 @@
+"""/metrics of a real bin/serve: the whole service in every scrape, whichever worker answers it."""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+import sys
+
+from tests.serving.conftest import BIN_SERVE, Load
+from tests.web.test_http_metrics import sample
+
+
+def scrape(service, **headers: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def health_requests(text: str) -> float:
+    return sample(text, "jaan_http_requests_total", method="GET", route="/api/health", status="200")
+
+
+def test_every_request_over_both_workers_counts_once_and_a_reload_keeps_the_totals(serve):
+    service = serve("--workers", "2")
+    status, before = scrape(service)
+    assert status == 200
+    served_before = {w["slot"]: w["requests"] for w in service.status()["workers"]}
+    # New connections every 5 requests, so both workers answer some of them.
+    load = Load(service.port, clients=4, max_requests=400, max_seconds=60, requests_per_connection=5)
+    with load:
+        load.wait_for(400, timeout=60)
+    result = load.stop()
+    assert (result.ok, result.failed) == (400, 0), result.errors
+    status, after = scrape(service)
+    assert health_requests(after) - health_requests(before) == 400
+    # Both workers served part of them (their own counters, reported by heartbeat).
+    service.wait_until(
+        lambda s: all(w["requests"] > served_before.get(w["slot"], 0) + 10 for w in s["workers"]), timeout=10
+    )
+
+    reload = subprocess.run(
+        [sys.executable, str(BIN_SERVE), "reload", "--data-dir", str(service.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    status, reloaded = scrape(service)  # answered by a new worker, about counts of the old ones
+    assert health_requests(reloaded) == health_requests(after)
+    assert sample(reloaded, "jaan_worker_restarts_total", reason="reload") == 2
+    assert sample(reloaded, "jaan_workers", state="ready") == 2
+    assert sample(reloaded, "jaan_listen_up") == 1
+
+
+def test_a_scrape_for_a_client_that_is_not_loopback_is_refused(serve):
+    # Behind a trusted proxy (here: loopback), the client is the one X-Forwarded-For names.
+    service = serve("--workers", "1", "--trusted-proxies", "127.0.0.1")
+    status, body = scrape(service, **{"X-Forwarded-For": "198.51.100.20"})
+    assert status == 403 and "jaan_" not in body
+    assert scrape(service)[0] == 200
