@@ -25,11 +25,18 @@ CHROMIUM := test -x /usr/bin/chromium || { \
 	$$sudo apt-get -o DPkg::Lock::Timeout=300 install -y chromium || { \
 		$$sudo apt-get update && $$sudo apt-get -o DPkg::Lock::Timeout=300 install -y chromium; }; }
 
+# promtool (Debian's prometheus package) checks deploy/prometheus/ in the test suite.
+PROMTOOL := command -v promtool >/dev/null || { \
+	sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	$$sudo apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends prometheus || { \
+		$$sudo apt-get update && $$sudo apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends prometheus; }; }
+
 serve: $(STAMP)
 	$(BIN)/python bin/serve $(ARGS)
 
 test: $(STAMP)
 	@$(WRK)
+	@$(PROMTOOL)
 	@$(CHROMIUM)
 	$(BIN)/ruff check src tests bin/* perf
 	$(BIN)/mypy

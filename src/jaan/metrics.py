@@ -15,6 +15,8 @@ worker is killed between heartbeats.
 Adding a metric is one line here, e.g.
 ``EVENT_SUBSCRIBERS = gauge("jaan_events_subscribers", "live event-stream subscribers")``;
 names start with ``jaan_`` (a test checks), labels are few and bounded (never a raw path or id).
+Then give it a panel in ``deploy/grafana/jaan.json`` (a test checks every metric has one) and,
+if it can go wrong, an alert in ``deploy/prometheus/alerts.yml``.
 """
 
 from __future__ import annotations
