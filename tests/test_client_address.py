@@ -88,3 +88,31 @@ async def test_over_a_real_socket_only_a_trusted_proxy_is_believed(make_client, 
 def test_a_trusted_proxy_entry_that_is_no_address_is_ignored():
     assert resolve("10.0.0.5", ["198.51.100.1"], ("proxy.internal", "10.0.0.5")) == "198.51.100.1"
     assert resolve("10.0.0.6", ["198.51.100.1"], ("proxy.internal",)) == "10.0.0.6"
+
+
+async def test_orders_products_and_variants_record_the_client_address(make_client, probe_database, admin, customer):
+    """Behind a trusted proxy every area records the client, never the proxy (issue 11)."""
+    from tests.shop.catalogue.test_admin_products import product_body
+    from tests.shop.catalogue.test_variants import variant_body
+    from tests.shop.orders.conftest import cart
+
+    client = await make_client(trusted_proxies=("127.0.0.1",))
+    forwarded = {"X-Forwarded-For": "198.51.100.23"}
+    product = await client.post("/api/admin/products", json=product_body(), headers={**admin.headers, **forwarded})
+    assert product.status == 200, await product.text()
+    product_id = (await product.json())["data"]["id"]
+    with closing(psycopg2.connect(probe_database)) as conn, conn, conn.cursor() as cur:
+        cur.execute("UPDATE products SET stock_quantity = 5 WHERE id = %s", (product_id,))
+    variant = await client.post(
+        f"/api/admin/products/{product_id}/variants", json=variant_body(), headers={**admin.headers, **forwarded}
+    )
+    assert variant.status == 200, await variant.text()
+    order = await client.post("/api/orders", json=cart((product_id, 1)), headers={**customer.headers, **forwarded})
+    assert order.status in (200, 201), await order.text()
+    with closing(psycopg2.connect(probe_database)) as conn, conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT entity_type, ip_address FROM activity_logs WHERE user_id IN (%s, %s)",
+            (str(admin.id), str(customer.id)),
+        )
+        recorded = dict(cur.fetchall())
+    assert recorded == {"product": "198.51.100.23", "product_variant": "198.51.100.23", "order": "198.51.100.23"}

@@ -23,6 +23,7 @@ from jaan.shop.catalogue.slugs import free_slug
 from jaan.shop.freshness import forget_catalogue_here
 from jaan.shop.inventory.ledger import change_stock
 from jaan.state import DATABASE
+from jaan.web.client_address import client_address
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
 from jaan.web.validation import (
@@ -261,7 +262,7 @@ async def _product(cur: Cursor, product_id: int) -> Row:
 async def post_product(request: web.Request) -> web.Response:
     form = await _product_form(request, PRODUCT_BODY, partial=False)
     async with request.app[DATABASE].transaction() as cur:
-        row = await create_product(cur, form, current_user(request), request.remote)
+        row = await create_product(cur, form, current_user(request), client_address(request))
     forget_catalogue_here(request)
     # 200, not 201: the existing client checks for it (spec #11).
     return ok(admin_product(row))
@@ -278,7 +279,7 @@ async def put_product(request: web.Request) -> web.Response:
     product_id = id_from_path(request, "Product not found")
     form = await _product_form(request, EDIT_BODY, partial=True)
     async with request.app[DATABASE].transaction() as cur:
-        row = await update_product(cur, product_id, form, current_user(request), request.remote)
+        row = await update_product(cur, product_id, form, current_user(request), client_address(request))
     forget_catalogue_here(request)
     return ok(admin_product(row))
 
@@ -287,6 +288,6 @@ async def put_product(request: web.Request) -> web.Response:
 async def delete_product(request: web.Request) -> web.Response:
     product_id = id_from_path(request, "Product not found")
     async with request.app[DATABASE].transaction() as cur:
-        await archive_product(cur, product_id, current_user(request), request.remote)
+        await archive_product(cur, product_id, current_user(request), client_address(request))
     forget_catalogue_here(request)
     return json_response({"success": True})

@@ -19,6 +19,7 @@ from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
 from jaan.shop.catalogue.forms import Weight, blank_as_null, upc_a
 from jaan.state import DATABASE
+from jaan.web.client_address import client_address
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
 from jaan.web.validation import Boolean, Field, Integer, Mapping_, Money, String, id_from_path, read_json, validate
@@ -180,7 +181,7 @@ async def post_variant(request: web.Request) -> web.Response:
     product_id = id_from_path(request, "Product not found")
     values = await _variant_form(request, partial=False)
     async with request.app[DATABASE].transaction() as cur:
-        row = await create_variant(cur, product_id, values, current_user(request), request.remote)
+        row = await create_variant(cur, product_id, values, current_user(request), client_address(request))
     return ok(row)
 
 
@@ -195,7 +196,7 @@ async def put_variant(request: web.Request) -> web.Response:
     variant_id = id_from_path(request, "Variant not found")
     values = await _variant_form(request, partial=True)
     async with request.app[DATABASE].transaction() as cur:
-        row = await update_variant(cur, variant_id, values, current_user(request), request.remote)
+        row = await update_variant(cur, variant_id, values, current_user(request), client_address(request))
     return ok(row)
 
 
@@ -203,5 +204,5 @@ async def put_variant(request: web.Request) -> web.Response:
 async def delete_variant_route(request: web.Request) -> web.Response:
     variant_id = id_from_path(request, "Variant not found")
     async with request.app[DATABASE].transaction() as cur:
-        await delete_variant(cur, variant_id, current_user(request), request.remote)
+        await delete_variant(cur, variant_id, current_user(request), client_address(request))
     return json_response({"success": True})

@@ -18,6 +18,7 @@ from jaan.shop.orders.checkout import place_order
 from jaan.shop.orders.status import STATUSES, change_order_status
 from jaan.state import DATABASE
 from jaan.web.answers import Envelope, Page, Shape
+from jaan.web.client_address import client_address
 from jaan.web.envelope import dumps, json_response, ok
 from jaan.web.errors import NotFound
 from jaan.web.fields import Email, Id, Quantity, Text
@@ -125,7 +126,7 @@ async def create_order(request: web.Request, body: Cart) -> web.Response:
     cart = body.model_dump()
     key = idempotency.valid_key(request.headers.get(idempotency.HEADER))
     try:
-        placed = await place_order(request.app[DATABASE], current_user(request), cart, key, request.remote)
+        placed = await place_order(request.app[DATABASE], current_user(request), cart, key, client_address(request))
     except InsufficientStock:
         ORDERS_REFUSED_FOR_STOCK.inc()
         raise
