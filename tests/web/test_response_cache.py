@@ -69,6 +69,53 @@ async def test_a_failed_build_reaches_every_waiter_and_caches_nothing(cache):
     assert all(isinstance(r, RuntimeError) for r in results) and cache.get("k") is None
 
 
+async def test_a_cancelled_build_leaves_no_waiter_without_an_answer(cache):
+    """The request building an entry is cancelled (timeout, drain): its waiters build again."""
+    started, release = asyncio.Event(), asyncio.Event()
+    builds = 0
+
+    async def build():
+        nonlocal builds
+        builds += 1
+        if builds == 1:
+            started.set()
+            await asyncio.Event().wait()  # the first build never finishes: it is cancelled
+        await release.wait()
+        return b'{"n":2}', []
+
+    builder = asyncio.create_task(cache.fetch("k", build))
+    await started.wait()
+    waiters = [asyncio.create_task(cache.fetch("k", build)) for _ in range(3)]
+    await asyncio.sleep(0)  # the waiters are now waiting on the first build
+    assert not any(w.done() for w in waiters)
+    builder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await builder
+    release.set()
+    entries = await asyncio.wait_for(asyncio.gather(*waiters), 10)
+    assert {entry.body for entry in entries} == {b'{"n":2}'}
+    assert builds == 2  # one waiter built again, the others waited for it
+    assert cache.get("k") is not None
+
+
+async def test_a_waiter_cancelled_alone_does_not_cancel_the_build(cache):
+    release = asyncio.Event()
+
+    async def build():
+        await release.wait()
+        return b"1", []
+
+    builder = asyncio.create_task(cache.fetch("k", build))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(cache.fetch("k", build))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    release.set()
+    assert (await builder).body == b"1"
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+
+
 async def test_kept_bodies_cost_their_size_not_the_encoders_buffer():
     import tracemalloc
 

@@ -36,7 +36,7 @@ class ResponseCache:
         self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
         self._keys_by_tag: dict[str, set[Hashable]] = {}
         self._bytes = 0
-        self._building: dict[Hashable, asyncio.Future[Cached]] = {}
+        self._building: dict[Hashable, asyncio.Future[Cached | None]] = {}
         # Invalidations are numbered, so a build that raced one is served but not kept.
         self._generation = self._cleared_at = 0
         self._dropped_at: dict[str, int] = {}
@@ -48,13 +48,22 @@ class ResponseCache:
         Concurrent misses for one key wait for the first build instead of each querying the
         database (a cold cache under load would otherwise flood the pool).
         """
-        entry = self.get(key)
-        if entry is not None:
-            return entry
-        pending = self._building.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Cached] = asyncio.get_running_loop().create_future()
+        while True:
+            entry = self.get(key)
+            if entry is not None:
+                return entry
+            pending = self._building.get(key)
+            if pending is None:
+                return await self._build(key, build)
+            # Shielded: this waiter's own cancellation must not cancel the shared build.
+            entry = await asyncio.shield(pending)
+            if entry is not None:
+                return entry
+            # The build was cancelled (its request timed out, its worker is draining): that is
+            # no answer for this request, which builds again (or waits for whoever does first).
+
+    async def _build(self, key: Hashable, build: Callable[[], Awaitable[tuple[bytes, Iterable[str]]]]) -> Cached:
+        future: asyncio.Future[Cached | None] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         started = self._generation
         try:
@@ -66,6 +75,9 @@ class ResponseCache:
                 entry = self.put(key, body, tags)
             future.set_result(entry)
             return entry
+        except asyncio.CancelledError:
+            future.set_result(None)  # the waiters build again: none of them was cancelled
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: the waiters (if any) get it, nobody else needs to
