@@ -4,7 +4,9 @@ Browsers may call the API with credentials only from an allowed origin.  A state
 request authenticated by the ``session_token`` cookie must carry an ``Origin`` that is allowed
 (or the API's own): a cross-site form or script cannot borrow a shopper's cookie, and a
 client that sends no ``Origin`` authenticates with a Bearer token instead.  Requests
-authenticated by a Bearer token are not exposed to CSRF and are not checked.
+authenticated by a Bearer token are not exposed to CSRF and are not checked.  Which of the two
+authenticates a request is decided by :func:`jaan.web.credentials.credentials_of`, the function
+authentication itself uses (an ``Authorization: Basic`` header does not make a cookie safe).
 """
 
 from __future__ import annotations
@@ -12,21 +14,17 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
+from jaan.web.credentials import is_cookie_authenticated
 from jaan.web.envelope import failure
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
 EXPOSE_HEADERS = "X-Request-ID, Retry-After"
-SESSION_COOKIE = "session_token"
 
 
 def _own_origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
-
-
-def _cookie_authenticated(request: web.Request) -> bool:
-    return SESSION_COOKIE in request.cookies and not request.headers.get(hdrs.AUTHORIZATION)
 
 
 def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
@@ -58,7 +56,7 @@ def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
 
         if (
             request.method not in SAFE_METHODS
-            and _cookie_authenticated(request)
+            and is_cookie_authenticated(request)
             and not is_allowed
             and origin != _own_origin(request)
         ):

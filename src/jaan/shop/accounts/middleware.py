@@ -1,41 +1,61 @@
 """Who is calling, and may they: the session of a request and the route's access level.
 
 The token comes from an ``Authorization: Bearer`` header or the ``session_token`` cookie (the
-existing web client sends both).  USER routes answer 401 without a live session, ADMIN routes
-also 403 for a role without admin access (the permission table in :mod:`roles`).  Public
-routes do not pay for a session lookup unless their handler asks for :func:`optional_user`.
+existing web client sends both; :mod:`jaan.web.credentials` decides, for the CSRF guard too).
+USER routes answer 401 without a live session, ADMIN routes also 403 for a role without admin
+access (the permission table in :mod:`roles`).  Public routes do not pay for a session lookup
+unless their handler asks for :func:`optional_user`.  Writes and admin routes confirm the
+session in PostgreSQL (:func:`must_confirm`); other reads may take it from the worker's cache.
 """
 
 from __future__ import annotations
 
-from aiohttp import hdrs, web
+from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from jaan.routes import Access, route_of
 from jaan.shop.accounts.roles import may_access
-from jaan.shop.accounts.session_cache import SESSION_CACHE, cached_user_for_token
+from jaan.shop.accounts.session_cache import SESSION_CACHE, cached_user_for_token, confirmed_user_for_token
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.state import DATABASE
-from jaan.web.cors import SESSION_COOKIE
+from jaan.web.cors import SAFE_METHODS
+from jaan.web.credentials import credentials_of
 from jaan.web.errors import Forbidden, Unauthorized
 
 _USER: web.RequestKey[CurrentUser | None] = web.RequestKey("current_user")
 
 
 def token_of(request: web.Request) -> str | None:
-    """The session token the request presents, if any."""
-    authorization = request.headers.get(hdrs.AUTHORIZATION, "")
-    if authorization[:7].lower() == "bearer " and authorization[7:].strip():
-        return authorization[7:].strip()
-    return request.cookies.get(SESSION_COOKIE) or None
+    """The session token the request presents, if any (the CSRF guard asks the same function)."""
+    credentials = credentials_of(request)
+    return credentials.token if credentials else None
+
+
+def must_confirm(request: web.Request) -> bool:
+    """Whether the request's session must be confirmed in PostgreSQL rather than taken from the cache.
+
+    Writes and admin routes: once a sign-out, role change or password change has committed, no
+    worker lets that session change anything or read admin data, whether or not its notification
+    has arrived yet.  Customer and public reads trust the cache (stale for at most the
+    notification's delay).
+    """
+    if request.method not in SAFE_METHODS:
+        return True
+    route = route_of(request)
+    return route is not None and route.access is Access.ADMIN
 
 
 async def optional_user(request: web.Request) -> CurrentUser | None:
     """The signed-in user, or None; looked up once per request."""
     if _USER not in request:
         token = token_of(request)
-        cache = request.app[SESSION_CACHE]
-        request[_USER] = await cached_user_for_token(request.app[DATABASE], cache, token) if token else None
+        cache, database = request.app[SESSION_CACHE], request.app[DATABASE]
+        if not token:
+            request[_USER] = None
+        elif must_confirm(request):
+            request[_USER] = await confirmed_user_for_token(database, cache, token)
+        else:
+            request[_USER] = await cached_user_for_token(database, cache, token)
     return request[_USER]
 
 

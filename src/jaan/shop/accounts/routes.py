@@ -30,7 +30,7 @@ from jaan.shop.activity import record_activity
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.answers import Message, Shape
 from jaan.web.client_address import client_address
-from jaan.web.cors import SESSION_COOKIE
+from jaan.web.credentials import SESSION_COOKIE
 from jaan.web.envelope import json_response
 from jaan.web.errors import Conflict, Unauthorized
 from jaan.web.fields import Email, Text

@@ -1,14 +1,26 @@
-"""Live sessions kept in the worker, so a signed-in request costs no session query.
+"""Live sessions kept in the worker, so a signed-in read costs no session query.
 
 Entries end at the session's own expiry, and are dropped as soon as the database says a
 session ended or its user changed (``jaan_sessions`` notifications from triggers).  Like the
 response cache, it is used only while the worker is listening.
+
+The cache serves customer and public reads only: writes and admin routes confirm the session
+in PostgreSQL (:func:`confirmed_user_for_token`), so a revocation holds for them the moment
+it commits; reads may see a revoked session for as long as its notification takes to arrive
+(milliseconds; the README gives the measured window).
+
+Invalidations are numbered, like the response cache's: a lookup that was in flight when a
+notification arrived may have read the session before it ended, so it is served (its request
+began first) but never kept.  :meth:`SessionCache.on_notification` is the one place a revoked
+session is heard of in this worker: hook anything else that must end with it there
+(:attr:`SessionCache.revoked_hooks`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +38,11 @@ class SessionCache:
         self.live = False
         self._sessions: dict[bytes, tuple[CurrentUser, dt.datetime]] = {}
         self._tokens_by_user: dict[Any, set[bytes]] = {}
+        # Bumped by every invalidation: a lookup that started before the last one is not kept.
+        self.generation = 0
+        # Called with each notification's payload after the cache dropped what it names (so
+        # live event streams, say, can end with the session).
+        self.revoked_hooks: list[Callable[[str], None]] = []
 
     def get(self, token_hash: bytes) -> CurrentUser | None:
         found = self._sessions.get(token_hash) if self.live else None
@@ -40,9 +57,10 @@ class SessionCache:
         _HITS.inc()
         return user
 
-    def put(self, token_hash: bytes, user: CurrentUser, expires_at: dt.datetime) -> None:
-        if not self.live:
-            return
+    def put(self, token_hash: bytes, user: CurrentUser, expires_at: dt.datetime, looked_up_at: int) -> None:
+        """Keep a session read from the database when the lookup began at generation `looked_up_at`."""
+        if not self.live or looked_up_at != self.generation:
+            return  # an invalidation arrived while it was read: it may already be stale
         if len(self._sessions) >= self.max_entries:
             self.clear()  # rare and cheap to rebuild: one query per session
         self._sessions[token_hash] = (user, expires_at)
@@ -50,6 +68,7 @@ class SessionCache:
 
     def on_notification(self, payload: str) -> None:
         """``s:<token hash hex>``, ``u:<user id>`` or ``*`` (from the jaan_sessions triggers)."""
+        self.generation += 1
         kind, _, value = payload.partition(":")
         if kind == "s":
             self._forget(bytes.fromhex(value))
@@ -58,19 +77,22 @@ class SessionCache:
                 self._forget(token_hash)
         else:
             self.clear()
+        for hook in self.revoked_hooks:
+            hook(payload)
 
     def forget_user(self, user_id: Any) -> None:
         """Drop a user's sessions now (this worker); the others hear it from the database."""
         self.on_notification(f"u:{user_id}")
 
     def forget_token(self, token: str) -> None:
-        self._forget(hash_token(token))
+        self.on_notification(f"s:{hash_token(token).hex()}")
 
     def set_live(self, live: bool) -> None:
         self.clear()
         self.live = live
 
     def clear(self) -> None:
+        self.generation += 1
         self._sessions.clear()
         self._tokens_by_user.clear()
 
@@ -96,11 +118,18 @@ async def cached_user_for_token(database: Database, cache: SessionCache, token: 
     token_hash = hash_token(token)
     user = cache.get(token_hash)
     if user is None:
-        found = await user_for_token(database, token)
-        if found is None:
-            return None
-        user, expires_at = found
-        cache.put(token_hash, user, expires_at)
+        user = await confirmed_user_for_token(database, cache, token)
+    return user
+
+
+async def confirmed_user_for_token(database: Database, cache: SessionCache, token: str) -> CurrentUser | None:
+    """The user of a live session as PostgreSQL says now (one indexed query), cached for later reads."""
+    looked_up_at = cache.generation
+    found = await user_for_token(database, token)
+    if found is None:
+        return None
+    user, expires_at = found
+    cache.put(hash_token(token), user, expires_at, looked_up_at)
     return user
 
 
