@@ -110,7 +110,7 @@ def _operation(route: Route, refs: Mapping[Any, Any]) -> dict[str, Any]:
     body = route.body_model
     if body is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": route.body_required,
             "content": {"application/json": {"schema": refs[(body, "validation")]}},
         }
     elif isinstance(route.body, dict):

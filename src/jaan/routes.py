@@ -57,6 +57,7 @@ class Route:
     # Path parameter -> its type (a jaan.web.fields alias); ids are whole numbers unless declared.
     path_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
+    body_required: bool = True  # False: no body at all means the model's defaults
 
     @property
     def body_model(self) -> type[BaseModel] | None:
@@ -93,6 +94,7 @@ class RouteTable:
         errors: tuple[int, ...] = (),
         path_params: Mapping[str, Any] | None = None,
         description: str = "",
+        body_required: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; the handler gets ``query=`` / ``body=`` parsed as declared."""
 
@@ -111,6 +113,7 @@ class RouteTable:
                 errors,
                 dict(path_params or {}),
                 description,
+                body_required,
             )
             self.routes.append(route)
             return handler
@@ -157,7 +160,7 @@ def _resolved(route: Route, settings: Settings) -> Route:
 
 def _validating(route: Route) -> Handler:
     """The handler behind a check of everything the route reads: path, query and body."""
-    handler, query, body = route.handler, route.query_model, route.body_model
+    handler, query, body, optional = route.handler, route.query_model, route.body_model, not route.body_required
 
     async def handle(request: web.Request) -> web.StreamResponse:
         check_path(request)
@@ -165,7 +168,8 @@ def _validating(route: Route) -> Handler:
         if query is not None:
             arguments["query"] = parse_query(request, query)
         if body is not None:
-            arguments["body"] = await parse_body(request, body)
+            empty = optional and not request.body_exists
+            arguments["body"] = body.model_validate({}) if empty else await parse_body(request, body)
         return await handler(request, **arguments)
 
     handle.__name__ = handler.__name__

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 def escape_like(term: str) -> str:
@@ -10,14 +10,16 @@ def escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def insert_sql(table: str, columns: Iterable[str], returning: str = "*") -> str:
-    """``INSERT INTO table (a, b) VALUES (%(a)s, %(b)s) RETURNING ...`` for named parameters.
+def insert_sql(
+    table: str, columns: Iterable[str], returning: str = "*", *, computed: Mapping[str, str] | None = None
+) -> str:
+    """``INSERT INTO table (a, b) VALUES (%(a)s, %(b)s) RETURNING ...`` for named parameters,
+    plus `computed` columns given as SQL expressions.
 
     Column names come from our own models (never from the client), so they are safe to splice.
     """
-    names = list(columns)
-    values = ", ".join(f"%({name})s" for name in names)
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values}) RETURNING {returning}"
+    values = {**(computed or {}), **{name: f"%({name})s" for name in columns}}
+    return f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(values.values())}) RETURNING {returning}"
 
 
 def assignments(columns: Iterable[str]) -> str:

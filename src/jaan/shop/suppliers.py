@@ -7,112 +7,105 @@ cannot be deleted (409, deactivate it instead); the foreign keys make that true 
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from jaan.db.pool import Cursor, Row
+from jaan.db.sql import assignments, insert_sql
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
-from jaan.shop.catalogue.forms import blank_as_null
 from jaan.state import DATABASE
+from jaan.web.answers import Done, Envelope, Shape
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
-from jaan.web.validation import (
-    Boolean,
-    Choice,
-    Field,
-    Integer,
-    Money,
-    String,
-    id_from_path,
-    parse_query,
-    read_json,
-    validate,
-)
+from jaan.web.fields import Blank, Money, Percentage, Text
+from jaan.web.input import FormBody, Query, partial
+from jaan.web.validation import id_from_path
 
 routes = RouteTable("suppliers")
 
-SUPPLIER_TYPES = ("wholesale_distributor", "local_vendor", "brand_manufacturer", "farm_producer", "cash_and_carry")
-ORDER_METHODS = ("email", "phone", "portal", "fax")
-
-# The admin form's camelCase fields and their columns.
-COLUMNS = {
-    "name": "name",
-    "contactPerson": "contact_person",
-    "email": "email",
-    "phone": "phone",
-    "address": "address",
-    "paymentTerms": "payment_terms",
-    "defaultLeadTimeDays": "default_lead_time_days",
-    "rating": "rating",
-    "notes": "notes",
-    "supplierType": "supplier_type",
-    "isPrimary": "is_primary",
-    "isBackup": "is_backup",
-    "minOrderAmount": "min_order_amount",
-    "orderDays": "order_days",
-    "cutoffTime": "cutoff_time",
-    "deliveryDays": "delivery_days",
-    "taxId": "tax_id",
-    "requires1099": "requires_1099",
-    "acceptsReturns": "accepts_returns",
-    "creditDays": "credit_days",
-    "restockingFeePercent": "restocking_fee_percent",
-    "orderMethod": "order_method",
-    "preferredContactTime": "preferred_contact_time",
-    "isActive": "is_active",
-    "onTimeDeliveryPercent": "on_time_delivery_percent",
-    "avgDeliveryDelayDays": "avg_delivery_delay_days",
-    "orderFulfillmentPercent": "order_fulfillment_percent",
-}
+SupplierType = Literal["wholesale_distributor", "local_vendor", "brand_manufacturer", "farm_producer", "cash_and_carry"]
+OrderMethod = Literal["email", "phone", "portal", "fax"]
+LeadDays = Annotated[int, Field(ge=0, le=365)]
+Note = Annotated[str, Text(max_length=255)] | None
+_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
 
-def _text(max_length: int) -> String:
-    return String(max_length=max_length, required=False, nullable=True)
+class NewSupplier(FormBody):
+    """A supplier as the admin form sends it."""
+
+    blanks = (
+        "contactPerson", "email", "phone", "address", "paymentTerms", "notes", "supplierType", "orderDays",
+        "cutoffTime", "deliveryDays", "taxId", "orderMethod", "preferredContactTime",
+    )  # fmt: skip
+    zeros = ("rating", "minOrderAmount")
+
+    name: Annotated[str, Text(1, 255)]
+    contact_person: Note = None
+    email: Annotated[str, Text(max_length=254)] | None = None
+    phone: Annotated[str, Text(max_length=50)] | None = None
+    address: Annotated[str, Text(max_length=1000)] | None = None
+    payment_terms: Annotated[str, Text(max_length=100)] | None = None
+    default_lead_time_days: LeadDays = 7
+    rating: Annotated[int, Field(ge=0, le=5, description="1-5; 0 means none")] | None = None
+    notes: Annotated[str, Text(max_length=5000)] | None = None
+    supplier_type: SupplierType | Blank | None = None
+    is_primary: bool = False
+    is_backup: bool = False
+    min_order_amount: Money | None = None
+    order_days: Note = None
+    cutoff_time: Annotated[str, Text(max_length=8, pattern=_TIME)] | Blank | None = None
+    delivery_days: Note = None
+    tax_id: Annotated[str, Text(max_length=50)] | None = None
+    requires_1099: bool = False
+    accepts_returns: bool = True
+    credit_days: LeadDays = 30
+    restocking_fee_percent: Percentage = Decimal(0)
+    order_method: OrderMethod | Blank | None = None
+    preferred_contact_time: Annotated[str, Text(max_length=100)] | None = None
 
 
-NEW_SUPPLIER: dict[str, Field] = {
-    "name": String(min_length=1, max_length=255),
-    "contactPerson": _text(255),
-    "email": _text(254),
-    "phone": _text(50),
-    "address": _text(1000),
-    "paymentTerms": _text(100),
-    "defaultLeadTimeDays": Integer(minimum=0, maximum=365, default=7),
-    "rating": Integer(minimum=1, maximum=5, required=False, nullable=True),
-    "notes": _text(5000),
-    "supplierType": Choice(SUPPLIER_TYPES, required=False, nullable=True),
-    "isPrimary": Boolean(default=False),
-    "isBackup": Boolean(default=False),
-    "minOrderAmount": Money(maximum=10**8, required=False, nullable=True),
-    "orderDays": _text(255),
-    "cutoffTime": String(pattern=r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?", required=False, nullable=True),
-    "deliveryDays": _text(255),
-    "taxId": _text(50),
-    "requires1099": Boolean(default=False),
-    "acceptsReturns": Boolean(default=True),
-    "creditDays": Integer(minimum=0, maximum=365, default=30),
-    "restockingFeePercent": Money(maximum=100, default=0),
-    "orderMethod": Choice(ORDER_METHODS, required=False, nullable=True),
-    "preferredContactTime": _text(100),
-}
-SUPPLIER_EDIT: dict[str, Field] = {
-    **NEW_SUPPLIER,
-    "isActive": Boolean(),
-    "onTimeDeliveryPercent": Money(maximum=100, required=False, nullable=True),
-    "avgDeliveryDelayDays": Integer(minimum=0, maximum=365),
-    "orderFulfillmentPercent": Money(maximum=100),
-}
-# The old form sends "" for an empty input and 0 for an unset rating or minimum order.
-_BLANK_MEANS_NONE = tuple(name for name, field in SUPPLIER_EDIT.items() if isinstance(field, String | Choice))
-_ZERO_MEANS_NONE = ("rating", "minOrderAmount")
-LIST_QUERY: dict[str, Field] = {
-    "active": Boolean(required=False),
-    "include": Choice(("products",), required=False),
-}
+class SupplierFields(NewSupplier):
+    is_active: bool = True
+    on_time_delivery_percent: Percentage | None = None
+    avg_delivery_delay_days: LeadDays = 0
+    order_fulfillment_percent: Percentage = Decimal(100)
+
+
+SupplierChanges = partial(SupplierFields, "SupplierChanges")
+
+
+class SupplierQuery(Query):
+    active: bool | None = None
+    include: Literal["products"] | None = None
+
+
+class Supplier(Shape):
+    id: int
+    name: str
+    is_active: bool
+    created_at: dt.datetime
+
+
+class ListedSupplier(Supplier):
+    linked_products_count: int
+    avg_supplier_cost: float
+    avg_margin_percent: float
+
+
+class SupplierList(Envelope[list[ListedSupplier]]):
+    """Suppliers by name, with their metrics."""
+
+
+class OneSupplier(Envelope[Supplier]):
+    """The supplier."""
+
 
 _LIST_SQL = """
 SELECT s.*, m.linked_products_count, m.avg_supplier_cost, m.avg_margin_percent{products}
@@ -135,16 +128,17 @@ _PRODUCTS_SQL = """,
      FROM products p WHERE p.supplier_id = s.id AND p.archived_at IS NULL) AS products"""
 
 
-@routes.route("GET", "/api/admin/suppliers", access=Access.ADMIN, summary="Suppliers with metrics", query=LIST_QUERY)
-async def list_suppliers(request: web.Request) -> web.Response:
-    query = parse_query(request, LIST_QUERY)
-    sql = _LIST_SQL.format(products=_PRODUCTS_SQL if query.get("include") == "products" else "")
-    return ok(await request.app[DATABASE].fetch_all(sql, {"active": query.get("active")}))
-
-
-async def _form(request: web.Request, schema: dict[str, Field], *, partial: bool) -> dict[str, Any]:
-    data = blank_as_null(await read_json(request), blanks=_BLANK_MEANS_NONE, zeros=_ZERO_MEANS_NONE)
-    return {COLUMNS[name]: value for name, value in validate(schema, data, partial=partial).items()}
+@routes.route(
+    "GET",
+    "/api/admin/suppliers",
+    access=Access.ADMIN,
+    summary="Suppliers with metrics",
+    query=SupplierQuery,
+    responses={200: SupplierList},
+)
+async def list_suppliers(request: web.Request, query: SupplierQuery) -> web.Response:
+    sql = _LIST_SQL.format(products=_PRODUCTS_SQL if query.include == "products" else "")
+    return ok(await request.app[DATABASE].fetch_all(sql, {"active": query.active}))
 
 
 async def _record(cur: Cursor, actor: CurrentUser, supplier: Row, action: str, **details: Any) -> None:
@@ -160,14 +154,19 @@ async def _record(cur: Cursor, actor: CurrentUser, supplier: Row, action: str, *
     )
 
 
-@routes.route("POST", "/api/admin/suppliers", access=Access.ADMIN, summary="Add a supplier", body=NEW_SUPPLIER)
-async def create_supplier(request: web.Request) -> web.Response:
-    values = await _form(request, NEW_SUPPLIER, partial=False)
+@routes.route(
+    "POST",
+    "/api/admin/suppliers",
+    access=Access.ADMIN,
+    summary="Add a supplier",
+    body=NewSupplier,
+    responses={200: OneSupplier},
+    errors=(409,),
+)
+async def create_supplier(request: web.Request, body: NewSupplier) -> web.Response:
+    values = body.model_dump()
     async with request.app[DATABASE].transaction() as cur:
-        supplier = await cur.fetch_one(
-            f"INSERT INTO suppliers ({', '.join(values)}) VALUES ({', '.join(f'%({c})s' for c in values)}) RETURNING *",
-            values,
-        )
+        supplier = await cur.fetch_one(insert_sql("suppliers", values), values)
         assert supplier is not None
         await _record(cur, current_user(request), supplier, "Supplier Created")
     return ok(supplier)
@@ -178,16 +177,18 @@ async def create_supplier(request: web.Request) -> web.Response:
     "/api/admin/suppliers/{id}",
     access=Access.ADMIN,
     summary="Edit a supplier (only the fields sent change)",
-    body=SUPPLIER_EDIT,
+    body=SupplierChanges,
+    responses={200: OneSupplier},
+    errors=(409,),
 )
-async def edit_supplier(request: web.Request) -> web.Response:
-    values = await _form(request, SUPPLIER_EDIT, partial=True)
+async def edit_supplier(request: web.Request, body: SupplierFields) -> web.Response:
+    values = body.model_dump(exclude_unset=True)
     supplier_id = id_from_path(request, "Supplier not found")
     async with request.app[DATABASE].transaction() as cur:
         if values:
-            assignments = ", ".join(f"{column} = %({column})s" for column in values)
             supplier = await cur.fetch_one(
-                f"UPDATE suppliers SET {assignments} WHERE id = %(id_)s RETURNING *", {**values, "id_": supplier_id}
+                f"UPDATE suppliers SET {assignments(values)} WHERE id = %(id_)s RETURNING *",
+                {**values, "id_": supplier_id},
             )
         else:
             supplier = await cur.fetch_one("SELECT * FROM suppliers WHERE id = %s", (supplier_id,))
@@ -198,7 +199,14 @@ async def edit_supplier(request: web.Request) -> web.Response:
     return ok(supplier)
 
 
-@routes.route("DELETE", "/api/admin/suppliers/{id}", access=Access.ADMIN, summary="Delete an unreferenced supplier")
+@routes.route(
+    "DELETE",
+    "/api/admin/suppliers/{id}",
+    access=Access.ADMIN,
+    summary="Delete an unreferenced supplier",
+    responses={200: Done},
+    errors=(409,),
+)
 async def delete_supplier(request: web.Request) -> web.Response:
     supplier_id = id_from_path(request, "Supplier not found")
     async with request.app[DATABASE].transaction() as cur:

@@ -13,15 +13,17 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from jaan.web.errors import InvalidInput
+
 MAX_INT = 2**31 - 1  # PostgreSQL integer
 MAX_MONEY = Decimal("9999999999.99")  # numeric(12, 2)
 MAX_WEIGHT = Decimal("999999999.999")  # numeric(12, 3)
-MAX_PERCENT = Decimal("999.99")  # numeric(5, 2)
+MAX_PERCENT = Decimal("100")  # numeric(5, 2) holds 999.99; a share is at most 100 %
 MAX_RATE = Decimal("1")  # a tax rate is a fraction of the price
 
 # The dates the shop deals in: invoices, expiries, report ranges.  Outside this a date is a typo,
@@ -93,13 +95,24 @@ _PERCENT = _money_like(MAX_PERCENT, 2)
 _RATE = _money_like(MAX_RATE, 4)
 Money = Annotated[Decimal, _MONEY[0], _MONEY[1], _MONEY[2]]
 Weight = Annotated[Decimal, _WEIGHT[0], _WEIGHT[1], _WEIGHT[2]]
-Percent = Annotated[Decimal, _PERCENT[0], _PERCENT[1], _PERCENT[2]]
+Percentage = Annotated[Decimal, _PERCENT[0], _PERCENT[1], _PERCENT[2]]
 Rate = Annotated[Decimal, _RATE[0], _RATE[1], _RATE[2]]
 
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
 Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Days = Annotated[int, Field(ge=0, le=3650)]
+# What the old admin forms send for an empty input: a field that takes it (as null) says so.
+Blank = Literal[""]
+
+
+def money_fits(amount: Decimal, field: str) -> None:
+    """400 when lines add up to more than a money column can hold with tax and shipping on top.
+
+    Checked on the way in, before the totals are computed (a tax rate is at most 1, so half the
+    column leaves room for both)."""
+    if amount > MAX_MONEY / 2:
+        raise InvalidInput("Invalid input", details={field: "add up to more than an order can total"})
 
 
 def _date(value: Any) -> Any:

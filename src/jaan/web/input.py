@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic.alias_generators import to_camel
 
 from jaan.web.errors import InvalidInput, UnsupportedMediaType
@@ -43,9 +43,49 @@ class Body(BaseModel):
 
 
 class FormBody(Body):
-    """A body from the admin forms: camelCase keys for snake_case fields (the one form mapping)."""
+    """A body from the admin forms: camelCase keys for snake_case fields (the one form mapping:
+    ``model_dump()`` gives the column names).
+
+    The old admin forms send ``""`` for an empty input and ``0`` for an unset number; the original
+    stored both as NULL, and so do we for the fields a form names in `blanks` and `zeros` (by
+    their camelCase key).  Their documented types allow those values.
+    """
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False)
+    blanks: ClassVar[tuple[str, ...]] = ()
+    zeros: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_is_null(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not (cls.blanks or cls.zeros):
+            return data
+        clean = dict(data)
+        for key in cls.blanks:
+            if isinstance(clean.get(key), str) and not clean[key].strip():
+                clean[key] = None
+        for key in cls.zeros:
+            value = clean.get(key)
+            if not isinstance(value, bool) and value in (0, "0", ""):
+                clean[key] = None
+        return clean
+
+
+B = TypeVar("B", bound=Body)
+
+
+def partial(model: type[B], name: str) -> type[B]:
+    """`model` for an edit that changes only the fields sent: every field optional, none defaulted.
+
+    ``model_dump(exclude_unset=True)`` is then exactly what the client sent; an explicit null is
+    still refused where the full model refuses it.
+    """
+    fields: dict[str, Any] = {
+        field: (info.rebuild_annotation(), Field(default=None, alias=info.alias))
+        for field, info in model.model_fields.items()
+    }
+    doc = f"Partial update: only the fields sent change (every field is optional). {model.__doc__ or ''}".strip()
+    return create_model(name, __base__=model, __doc__=doc, **fields)
 
 
 class Query(BaseModel):

@@ -7,13 +7,15 @@ invoice is paid exactly when its balance reaches zero.  Edits change only the fi
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
+from pydantic import Field, model_validator
 
 from jaan.db.pool import Cursor
-from jaan.db.sql import escape_like
+from jaan.db.sql import assignments, escape_like, insert_sql
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
@@ -21,122 +23,219 @@ from jaan.shop.invoices.issue import NEW_INVOICE_NUMBER, STORE_TODAY, invoice_fo
 from jaan.shop.orders.pricing import line_total, with_tax
 from jaan.shop.store_settings import read_settings
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.envelope import ok
 from jaan.web.errors import Conflict, InvalidInput, NotFound
-from jaan.web.validation import (
-    Choice,
-    Email,
-    Integer,
-    ListOf,
-    Money,
-    Object,
-    String,
-    id_from_path,
-    page_of,
-    parse_body,
-    parse_query,
-)
+from jaan.web.fields import Email, Id, Money, Text, money_fits
+from jaan.web.input import Body, partial
+from jaan.web.paging import Paging, fetch_page
+from jaan.web.validation import id_from_path
 
 routes = RouteTable("invoices")
 
-STATUSES = ("draft", "sent", "paid", "overdue", "cancelled")
+InvoiceStatus = Literal["draft", "sent", "paid", "overdue", "cancelled"]
+STATUSES = get_args(InvoiceStatus)
 OPEN = "status NOT IN ('paid', 'cancelled') AND balance_due > 0"
-PAGE_QUERY = {
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=20),
-}
-USER_QUERY = {"status": Choice(("all", *STATUSES), default="all"), **PAGE_QUERY}
-ADMIN_QUERY = {
-    "status": Choice(("all", "unpaid", "overdue", *STATUSES), default="all"),
-    "search": String(max_length=200, required=False),
-    **PAGE_QUERY,
-}
-LINE = Object(
-    {
-        "product_id": Integer(minimum=1, required=False, nullable=True),
-        "description": String(min_length=1, max_length=500),
-        "quantity": Integer(minimum=1, maximum=100_000),
-        "unit_price": Money(maximum=1_000_000),
-    }
-)
-CUSTOMER = {
-    "customer_name": String(min_length=1, max_length=200),
-    "customer_email": Email(),
-    "customer_phone": String(max_length=40, required=False, nullable=True),
-    "billing_street": String(min_length=1, max_length=200),
-    "billing_street2": String(max_length=200, required=False, nullable=True),
-    "billing_city": String(min_length=1, max_length=100),
-    "billing_state": String(min_length=1, max_length=100),
-    "billing_zip": String(min_length=1, max_length=20),
-    "billing_country": String(min_length=1, max_length=100, default="United States"),
-    "notes": String(max_length=2000, required=False, nullable=True),
-}
-NEW_INVOICE = {
-    **CUSTOMER,
-    # With lines, the server totals them; without (the spec's #37 body), the amounts sent are the
-    # invoice's, and they must add up: total = subtotal + tax + shipping_fee.
-    "items": ListOf(LINE, min_items=1, max_items=200, required=False),
-    "subtotal": Money(maximum=100_000_000, required=False),
-    "tax": Money(maximum=100_000_000, default=0),
-    "shipping_fee": Money(maximum=1_000_000, default=0),
-    "total": Money(maximum=100_000_000, required=False),
-    "status": Choice(("draft", "sent"), default="draft"),
-    "due_days": Integer(minimum=0, maximum=365, required=False),
-}
-EDIT = {
-    **CUSTOMER,
-    "items": ListOf(LINE, min_items=1, max_items=200),
-    "shipping_fee": Money(maximum=1_000_000),
-    "amount_paid": Money(maximum=1_000_000),
-    "status": Choice(STATUSES),
-}
-STATUS_CHANGE = {"status": Choice(STATUSES), "amount_paid": Money(maximum=1_000_000, required=False)}
-FROM_ORDER = {"due_days": Integer(minimum=0, maximum=365, required=False)}
+DueDays = Annotated[int, Field(ge=0, le=365)]
 
 
-async def _page(cur: Cursor, where: str, params: list[Any], request: web.Request) -> dict[str, Any]:
-    page = page_of(request)
-    rows = await cur.fetch_all(
-        f"SELECT * FROM invoices WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-        (*params, page.per_page, page.offset),
+class MyInvoiceQuery(Paging):
+    status: Literal["all", InvoiceStatus] = "all"
+
+
+class InvoiceQuery(Paging):
+    # "unpaid" and "overdue" are views (open invoices, and those past due), not only stored statuses.
+    status: Literal["all", "unpaid", InvoiceStatus] = "all"
+    search: Annotated[str, Text(max_length=200)] = ""  # empty: any
+
+
+class InvoiceLine(Body):
+    product_id: Id | None = None
+    description: Annotated[str, Text(1, 500)]
+    quantity: Annotated[int, Field(ge=1, le=100_000)]
+    unit_price: Money
+
+
+Lines = Annotated[list[InvoiceLine], Field(min_length=1, max_length=200)]
+
+
+class InvoiceCustomer(Body):
+    customer_name: Annotated[str, Text(1, 200)]
+    customer_email: Email
+    customer_phone: Annotated[str, Text(max_length=40)] | None = None
+    billing_street: Annotated[str, Text(1, 200)]
+    billing_street2: Annotated[str, Text(max_length=200)] | None = None
+    billing_city: Annotated[str, Text(1, 100)]
+    billing_state: Annotated[str, Text(1, 100)]
+    billing_zip: Annotated[str, Text(1, 20)]
+    billing_country: Annotated[str, Text(1, 100)] = "United States"
+    notes: Annotated[str, Text(max_length=2000)] | None = None
+
+
+CUSTOMER = tuple(InvoiceCustomer.model_fields)
+
+
+def _lines_fit(lines: list[InvoiceLine] | None) -> None:
+    if lines:
+        money_fits(sum((line.quantity * line.unit_price for line in lines), Decimal(0)), "items")
+
+
+class NewInvoice(InvoiceCustomer):
+    """A manual invoice.  With items, the server totals them; without (the spec's #37 body), the
+    amounts sent are the invoice's, and they must add up: total = subtotal + tax + shipping_fee."""
+
+    items: Lines | None = None
+    subtotal: Money | None = None
+    tax: Money = Decimal(0)
+    shipping_fee: Money = Decimal(0)
+    total: Money | None = None
+    status: Literal["draft", "sent"] = "draft"
+    due_days: DueDays | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> NewInvoice:
+        _lines_fit(self.items)
+        return self
+
+
+class InvoiceFields(InvoiceCustomer):
+    items: Lines
+    shipping_fee: Money
+    amount_paid: Money
+    status: InvoiceStatus
+
+    @model_validator(mode="after")
+    def _fits(self) -> InvoiceFields:
+        _lines_fit(self.items)
+        return self
+
+
+InvoiceChanges = partial(InvoiceFields, "InvoiceChanges")
+
+
+class InvoiceStatusChange(Body):
+    status: InvoiceStatus
+    amount_paid: Money | None = None
+
+
+class FromOrder(Body):
+    """Optional: the order's invoice is due after the store's terms unless this says otherwise."""
+
+    due_days: DueDays | None = None
+
+
+class Invoice(Shape):
+    id: int
+    invoice_number: str
+    status: InvoiceStatus
+    subtotal: float
+    tax: float
+    shipping_fee: float
+    total: float
+    amount_paid: float
+    balance_due: float
+    issue_date: dt.date
+    due_date: dt.date
+
+
+class InvoiceItem(Shape):
+    id: int
+    description: str
+    quantity: int
+    unit_price: float
+    total_price: float
+
+
+class InvoiceWithLines(Invoice):
+    items: list[InvoiceItem]
+
+
+class InvoiceList(Envelope[Page[Invoice]]):
+    """One page of invoices, newest first."""
+
+
+class OneInvoice(Envelope[InvoiceWithLines]):
+    """The invoice with its lines."""
+
+
+class ChangedInvoice(Envelope[Invoice]):
+    """The invoice."""
+
+
+class Receivables(Shape):
+    total_revenue: float
+    outstanding: float
+    sent_count: int
+    overdue_count: int
+
+
+class InvoiceStats(Envelope[Receivables]):
+    """Receivables at a glance."""
+
+
+async def _page(cur: Cursor, where: str, params: list[Any], paging: Paging) -> dict[str, Any]:
+    rows, total = await fetch_page(
+        cur,
+        paging,
+        f"SELECT * FROM invoices WHERE {where} ORDER BY created_at DESC, id DESC",
+        f"SELECT count(*) FROM invoices WHERE {where}",
+        params,
     )
-    total = await cur.fetch_value(f"SELECT count(*) FROM invoices WHERE {where}", params)
-    return page.result(rows, total)
+    return paging.result(rows, total)
 
 
-@routes.route("GET", "/api/user/invoices", access=Access.USER, summary="The customer's invoices", query=USER_QUERY)
-async def my_invoices(request: web.Request) -> web.Response:
-    query = parse_query(request, USER_QUERY)
+@routes.route(
+    "GET",
+    "/api/user/invoices",
+    access=Access.USER,
+    summary="The customer's invoices",
+    query=MyInvoiceQuery,
+    responses={200: InvoiceList},
+)
+async def my_invoices(request: web.Request, query: MyInvoiceQuery) -> web.Response:
     where, params = "user_id = %s", [current_user(request).id]
-    if query["status"] != "all":
+    if query.status != "all":
         where += " AND status = %s"
-        params.append(query["status"])
+        params.append(query.status)
     async with request.app[DATABASE].cursor() as cur:
-        return ok(await _page(cur, where, params, request))
+        return ok(await _page(cur, where, params, query))
 
 
-@routes.route("GET", "/api/admin/invoices", access=Access.ADMIN, summary="All invoices", query=ADMIN_QUERY)
-async def all_invoices(request: web.Request) -> web.Response:
-    query = parse_query(request, ADMIN_QUERY)
+@routes.route(
+    "GET",
+    "/api/admin/invoices",
+    access=Access.ADMIN,
+    summary="All invoices",
+    query=InvoiceQuery,
+    responses={200: InvoiceList},
+)
+async def all_invoices(request: web.Request, query: InvoiceQuery) -> web.Response:
     database = request.app[DATABASE]
     async with database.cursor() as cur:
         tz, _ = await invoice_terms(cur)
-        conditions, params = ["true"], []
-        if query["status"] == "unpaid":
+        conditions: list[str] = ["true"]
+        params: list[Any] = []
+        if query.status == "unpaid":
             conditions.append(OPEN)
-        elif query["status"] == "overdue":
+        elif query.status == "overdue":
             conditions.append(f"{OPEN} AND due_date < (now() AT TIME ZONE %s)::date")
             params.append(tz)
-        elif query["status"] != "all":
+        elif query.status != "all":
             conditions.append("status = %s")
-            params.append(query["status"])
-        if query.get("search"):
+            params.append(query.status)
+        if query.search:
             conditions.append("(invoice_number ILIKE %s OR customer_name ILIKE %s OR customer_email ILIKE %s)")
-            params += [f"%{escape_like(query['search'])}%"] * 3
-        return ok(await _page(cur, " AND ".join(conditions), params, request))
+            params += [f"%{escape_like(query.search)}%"] * 3
+        return ok(await _page(cur, " AND ".join(conditions), params, query))
 
 
-@routes.route("GET", "/api/admin/invoices/stats", access=Access.ADMIN, summary="Receivables at a glance")
+@routes.route(
+    "GET",
+    "/api/admin/invoices/stats",
+    access=Access.ADMIN,
+    summary="Receivables at a glance",
+    responses={200: InvoiceStats},
+)
 async def invoice_stats(request: web.Request) -> web.Response:
     async with request.app[DATABASE].cursor() as cur:
         tz, _ = await invoice_terms(cur)
@@ -183,7 +282,7 @@ async def _totals(cur: Cursor, lines: list[dict[str, Any]], shipping_fee: Decima
 
 def _amounts_sent(body: dict[str, Any]) -> dict[str, Any]:
     """A manual invoice without lines: its amounts as sent, which must add up."""
-    missing = {name: "is required (or send items)" for name in ("subtotal", "total") if name not in body}
+    missing = {name: "is required (or send items)" for name in ("subtotal", "total") if body[name] is None}
     if missing:
         raise InvalidInput("Invalid input", details=missing)
     amounts = {name: body[name] for name in ("subtotal", "tax", "shipping_fee", "total")}
@@ -192,34 +291,49 @@ def _amounts_sent(body: dict[str, Any]) -> dict[str, Any]:
     return amounts
 
 
-@routes.route("POST", "/api/admin/invoices", access=Access.ADMIN, summary="A manual invoice", body=NEW_INVOICE)
-async def create_invoice(request: web.Request) -> web.Response:
-    body = await parse_body(request, NEW_INVOICE)
+@routes.route(
+    "POST",
+    "/api/admin/invoices",
+    access=Access.ADMIN,
+    summary="A manual invoice",
+    body=NewInvoice,
+    responses={200: OneInvoice},
+    errors=(409,),
+)
+async def create_invoice(request: web.Request, body: NewInvoice) -> web.Response:
+    form = body.model_dump()
     actor = current_user(request)
     async with request.app[DATABASE].transaction() as cur:
         tz, terms = await invoice_terms(cur)
-        if "items" in body:
-            totals = await _totals(cur, body["items"], body["shipping_fee"])
+        if form["items"] is not None:
+            totals = await _totals(cur, form["items"], form["shipping_fee"])
         else:
-            totals = _amounts_sent(body)
-        columns = [*CUSTOMER, "subtotal", "tax", "shipping_fee", "total", "status"]
-        values = {**{name: body.get(name) for name in CUSTOMER}, **totals, "status": body["status"]}
+            totals = _amounts_sent(form)
+        values = {**{name: form[name] for name in CUSTOMER}, **totals, "status": form["status"]}
+        number = NEW_INVOICE_NUMBER.format(today=STORE_TODAY)
+        computed = {"invoice_number": number, "issue_date": STORE_TODAY, "due_date": f"{STORE_TODAY} + %(due)s"}
         invoice = await cur.fetch_one(
-            f"INSERT INTO invoices (invoice_number, issue_date, due_date, {', '.join(columns)})"
-            f" VALUES ({NEW_INVOICE_NUMBER.format(today=STORE_TODAY)}, {STORE_TODAY}, {STORE_TODAY} + %(due)s,"
-            f" {', '.join(f'%({name})s' for name in columns)}) RETURNING *",
-            {**values, "tz": tz, "due": body.get("due_days", terms)},
+            insert_sql("invoices", values, computed=computed),
+            {**values, "tz": tz, "due": terms if form["due_days"] is None else form["due_days"]},
         )
         assert invoice is not None
-        if "items" in body:
-            await _replace_lines(cur, invoice["id"], body["items"])
+        if form["items"] is not None:
+            await _replace_lines(cur, invoice["id"], form["items"])
         await _record(cur, actor, invoice, "Invoice Created")
         return ok(await _with_items(cur, invoice))
 
 
-@routes.route("PUT", "/api/admin/invoices/{id}", access=Access.ADMIN, summary="Edit an invoice", body=EDIT)
-async def edit_invoice(request: web.Request) -> web.Response:
-    changes = await parse_body(request, EDIT, partial=True)
+@routes.route(
+    "PUT",
+    "/api/admin/invoices/{id}",
+    access=Access.ADMIN,
+    summary="Edit an invoice: only the fields sent change",
+    body=InvoiceChanges,
+    responses={200: OneInvoice},
+    errors=(409,),
+)
+async def edit_invoice(request: web.Request, body: InvoiceFields) -> web.Response:
+    changes = body.model_dump(exclude_unset=True)
     invoice_id = id_from_path(request, "Invoice not found")
     async with request.app[DATABASE].transaction() as cur:
         invoice = await _locked(cur, invoice_id)
@@ -273,13 +387,13 @@ async def _apply(cur: Cursor, invoice: dict[str, Any], values: dict[str, Any]) -
         raise Conflict("A settled invoice stays paid; record a refund by lowering amount_paid")
     if status == "cancelled" and paid > 0:
         raise Conflict("An invoice with payments cannot be cancelled")
-    assignments = ", ".join(f"{name} = %({name})s" for name in values)
+    setting = assignments(values)
     paid_date = (
         "CASE WHEN %(status_)s = 'paid' THEN coalesce(paid_date, (now() AT TIME ZONE %(tz)s)::date) ELSE NULL END"
     )
     tz, _ = await invoice_terms(cur)
     updated = await cur.fetch_one(
-        f"UPDATE invoices SET {assignments + ', ' if assignments else ''}paid_date = {paid_date}"
+        f"UPDATE invoices SET {setting + ', ' if setting else ''}paid_date = {paid_date}"
         " WHERE id = %(id_)s RETURNING *",
         {**values, "status_": status, "tz": tz, "id_": invoice["id"]},
     )
@@ -302,7 +416,13 @@ async def _record(
     )
 
 
-@routes.route("GET", "/api/admin/invoices/{id}", access=Access.ADMIN, summary="One invoice with its lines")
+@routes.route(
+    "GET",
+    "/api/admin/invoices/{id}",
+    access=Access.ADMIN,
+    summary="One invoice with its lines",
+    responses={200: OneInvoice},
+)
 async def get_invoice(request: web.Request) -> web.Response:
     async with request.app[DATABASE].cursor() as cur:
         invoice = await cur.fetch_one(
@@ -318,10 +438,12 @@ async def get_invoice(request: web.Request) -> web.Response:
     "/api/admin/invoices/from-order/{orderId}",
     access=Access.ADMIN,
     summary="The order's invoice (created once; later calls return the same one)",
-    body=FROM_ORDER,
+    body=FromOrder,
+    body_required=False,
+    responses={200: ChangedInvoice},
+    errors=(409,),
 )
-async def invoice_from_order(request: web.Request) -> web.Response:
-    body = await parse_body(request, FROM_ORDER) if request.body_exists else {}
+async def invoice_from_order(request: web.Request, body: FromOrder) -> web.Response:
     order_id = id_from_path(request, "Order not found", "orderId")
     async with request.app[DATABASE].transaction() as cur:
         order = await cur.fetch_one("SELECT status FROM orders WHERE id = %s FOR NO KEY UPDATE", (order_id,))
@@ -329,7 +451,7 @@ async def invoice_from_order(request: web.Request) -> web.Response:
             raise NotFound("Order not found")
         if order["status"] == "cancelled":
             raise Conflict("A cancelled order is not invoiced")
-        invoice, created = await invoice_for_order(cur, order_id, due_days=body.get("due_days"))
+        invoice, created = await invoice_for_order(cur, order_id, due_days=body.due_days)
         if created:
             await _record(cur, current_user(request), invoice, "Invoice Created")
     return ok(invoice)
@@ -340,10 +462,12 @@ async def invoice_from_order(request: web.Request) -> web.Response:
     "/api/admin/invoices/{id}/status",
     access=Access.ADMIN,
     summary="Set status or record a payment",
-    body=STATUS_CHANGE,
+    body=InvoiceStatusChange,
+    responses={200: ChangedInvoice},
+    errors=(409,),
 )
-async def set_invoice_status(request: web.Request) -> web.Response:
-    change = await parse_body(request, STATUS_CHANGE)
+async def set_invoice_status(request: web.Request, body: InvoiceStatusChange) -> web.Response:
+    change = body.model_dump()
     async with request.app[DATABASE].transaction() as cur:
         invoice = await _locked(cur, id_from_path(request, "Invoice not found"))
         if invoice["status"] == "cancelled":

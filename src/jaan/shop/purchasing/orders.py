@@ -42,7 +42,7 @@ LEFT JOIN LATERAL (
     FROM purchase_order_items WHERE purchase_order_id = po.id
 ) lines ON true
 WHERE {where}
-ORDER BY po.order_date DESC, po.id DESC LIMIT %s OFFSET %s
+ORDER BY po.order_date DESC, po.id DESC
 """
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated, Literal, get_args
 
 from aiohttp import web
+from pydantic import Field, model_validator
 
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
@@ -19,59 +21,99 @@ from jaan.shop.purchasing.orders import (
     purchase_order,
 )
 from jaan.state import DATABASE
+from jaan.web.answers import AnyObject, Envelope, Shape
 from jaan.web.envelope import ok
-from jaan.web.validation import (
-    Choice,
-    Date,
-    Field,
-    Integer,
-    ListOf,
-    Money,
-    Object,
-    String,
-    id_from_path,
-    page_of,
-    parse_body,
-    parse_query,
-)
+from jaan.web.fields import Date, Id, Money, Text, money_fits
+from jaan.web.input import Body
+from jaan.web.paging import Paging, fetch_page
+from jaan.web.validation import id_from_path
 
 routes = RouteTable("purchasing")
 
-NEW_PURCHASE_ORDER: dict[str, Field] = {
-    "supplier_id": Integer(minimum=1),
-    "expected_delivery_date": Date(required=False, nullable=True),
-    "items": ListOf(
-        Object(
-            {
-                "product_id": Integer(minimum=1),
-                "quantity": Integer(minimum=1, maximum=1_000_000),
-                "unit_price": Money(minimum=Decimal("0.01"), maximum=1_000_000),
-            }
-        ),
-        min_items=1,
-        max_items=200,
-    ),
-    "shipping_cost": Money(maximum=1_000_000, default=0),
-    "notes": String(max_length=5000, default=""),
-}
-LIST_QUERY: dict[str, Field] = {
-    "supplier_id": Integer(minimum=1, required=False),
-    "status": Choice(("all", *STATUSES), default="all"),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=20),
-}
-STATUS_CHANGE: dict[str, Field] = {
-    "status": Choice(STATUSES),
-    "payment_status": Choice(PAYMENT_STATUSES, required=False),
-    "actual_delivery_date": Date(required=False, nullable=True),
-}
-RECEIPT: dict[str, Field] = {
-    "items": ListOf(
-        Object({"item_id": Integer(minimum=1), "received_quantity": Integer(minimum=1, maximum=1_000_000)}),
-        min_items=1,
-        max_items=200,
-    )
-}
+PurchaseStatus = Literal["draft", "pending", "confirmed", "shipped", "delivered", "cancelled"]
+PaymentStatus = Literal["unpaid", "partial", "paid"]
+assert get_args(PurchaseStatus) == STATUSES and get_args(PaymentStatus) == PAYMENT_STATUSES
+Bought = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class PurchaseLine(Body):
+    product_id: Id
+    quantity: Bought
+    unit_price: Annotated[Money, Field(gt=0)]
+
+
+class NewPurchaseOrder(Body):
+    """A draft purchase order; its totals are computed here."""
+
+    supplier_id: Id
+    expected_delivery_date: Date | None = None
+    items: Annotated[list[PurchaseLine], Field(min_length=1, max_length=200)]
+    shipping_cost: Money = Decimal(0)
+    notes: Annotated[str, Text(max_length=5000)] = ""
+
+    @model_validator(mode="after")
+    def _total_fits(self) -> NewPurchaseOrder:
+        money_fits(sum(line.quantity * line.unit_price for line in self.items) + self.shipping_cost, "items")
+        return self
+
+
+class PurchaseOrderQuery(Paging):
+    supplier_id: Id | None = None
+    status: Literal["all", PurchaseStatus] = "all"
+
+
+class PurchaseStatusChange(Body):
+    status: PurchaseStatus
+    payment_status: PaymentStatus | None = None
+    actual_delivery_date: Date | None = None
+
+
+class ReceivedLine(Body):
+    item_id: Id
+    received_quantity: Bought
+
+
+class Receipt(Body):
+    """What arrived now."""
+
+    items: Annotated[list[ReceivedLine], Field(min_length=1, max_length=200)]
+
+
+class PurchaseOrder(Shape):
+    id: int
+    po_number: str
+    supplier_id: int
+    status: PurchaseStatus
+    subtotal: float
+    total_amount: float
+
+
+class PurchaseOrderLine(Shape):
+    id: int
+    product_id: int
+    quantity: int
+    received_quantity: int
+
+
+class PurchaseOrderWithLines(PurchaseOrder):
+    items: list[PurchaseOrderLine]
+
+
+class PurchaseOrderList(Envelope[list[PurchaseOrder]]):
+    """Purchase orders, newest first: a bare array, the paging keys beside it."""
+
+    total: int
+    page: int
+    per_page: int
+    total_pages: int
+
+
+class OnePurchaseOrder(Envelope[PurchaseOrderWithLines]):
+    """The purchase order with its lines."""
+
+
+class LowStock(Envelope[list[AnyObject]]):
+    """Each active supplier's products at or below their threshold."""
 
 
 def _po_id(request: web.Request) -> int:
@@ -79,7 +121,11 @@ def _po_id(request: web.Request) -> int:
 
 
 @routes.route(
-    "GET", "/api/admin/low-stock-by-supplier", access=Access.ADMIN, summary="Low-stock products grouped by supplier"
+    "GET",
+    "/api/admin/low-stock-by-supplier",
+    access=Access.ADMIN,
+    summary="Low-stock products grouped by supplier",
+    responses={200: LowStock},
 )
 async def low_stock(request: web.Request) -> web.Response:
     async with request.app[DATABASE].cursor() as cur:
@@ -91,12 +137,12 @@ async def low_stock(request: web.Request) -> web.Response:
     "/api/admin/purchase-orders",
     access=Access.ADMIN,
     summary="Create a draft purchase order (totals computed here)",
-    body=NEW_PURCHASE_ORDER,
+    body=NewPurchaseOrder,
+    responses={201: OnePurchaseOrder},
 )
-async def create(request: web.Request) -> web.Response:
-    form = await parse_body(request, NEW_PURCHASE_ORDER)
+async def create(request: web.Request, body: NewPurchaseOrder) -> web.Response:
     async with request.app[DATABASE].transaction() as cur:
-        po = await create_purchase_order(cur, form, current_user(request))
+        po = await create_purchase_order(cur, body.model_dump(), current_user(request))
     return ok(po, status=201)
 
 
@@ -105,20 +151,26 @@ async def create(request: web.Request) -> web.Response:
     "/api/admin/purchase-orders",
     access=Access.ADMIN,
     summary="Purchase orders, newest first (data is a bare array; paging keys beside it)",
-    query=LIST_QUERY,
+    query=PurchaseOrderQuery,
+    responses={200: PurchaseOrderList},
 )
-async def list_purchase_orders(request: web.Request) -> web.Response:
-    query = parse_query(request, LIST_QUERY)
-    page = page_of(request)
-    where, params = list_conditions(query)
+async def list_purchase_orders(request: web.Request, query: PurchaseOrderQuery) -> web.Response:
+    where, params = list_conditions(query.model_dump())
     async with request.app[DATABASE].cursor() as cur:
-        rows = await cur.fetch_all(LIST_SQL.format(where=where), (*params, page.per_page, page.offset))
-        total = await cur.fetch_value(f"SELECT count(*) FROM purchase_orders po WHERE {where}", params)
-    paging = page.result(rows, total)
+        rows, total = await fetch_page(
+            cur, query, LIST_SQL.format(where=where), f"SELECT count(*) FROM purchase_orders po WHERE {where}", params
+        )
+    paging = query.result(rows, total)
     return ok(paging.pop("data"), **paging)
 
 
-@routes.route("GET", "/api/admin/purchase-orders/{id}", access=Access.ADMIN, summary="One purchase order with lines")
+@routes.route(
+    "GET",
+    "/api/admin/purchase-orders/{id}",
+    access=Access.ADMIN,
+    summary="One purchase order with lines",
+    responses={200: OnePurchaseOrder},
+)
 async def get_purchase_order(request: web.Request) -> web.Response:
     async with request.app[DATABASE].cursor() as cur:
         return ok(await purchase_order(cur, _po_id(request)))
@@ -129,11 +181,13 @@ async def get_purchase_order(request: web.Request) -> web.Response:
     "/api/admin/purchase-orders/{id}/status",
     access=Access.ADMIN,
     summary="Move a purchase order along its lifecycle",
-    body=STATUS_CHANGE,
+    body=PurchaseStatusChange,
+    responses={200: OnePurchaseOrder},
+    errors=(409,),
 )
-async def set_status(request: web.Request) -> web.Response:
-    change = await parse_body(request, STATUS_CHANGE)
+async def set_status(request: web.Request, body: PurchaseStatusChange) -> web.Response:
     po_id = _po_id(request)
+    change = body.model_dump(exclude_unset=True)
     async with request.app[DATABASE].transaction() as cur:
         return ok(await change_status(cur, po_id, change, current_user(request)))
 
@@ -143,10 +197,12 @@ async def set_status(request: web.Request) -> web.Response:
     "/api/admin/purchase-orders/{id}/receive-items",
     access=Access.ADMIN,
     summary="Receive quantities (received now) into stock",
-    body=RECEIPT,
+    body=Receipt,
+    responses={200: OnePurchaseOrder},
+    errors=(409,),
 )
-async def receive(request: web.Request) -> web.Response:
-    receipt = await parse_body(request, RECEIPT)
+async def receive(request: web.Request, body: Receipt) -> web.Response:
     po_id = _po_id(request)
+    items = [line.model_dump() for line in body.items]
     async with request.app[DATABASE].transaction() as cur:
-        return ok(await receive_items(cur, po_id, receipt["items"], current_user(request)))
+        return ok(await receive_items(cur, po_id, items, current_user(request)))
