@@ -8,7 +8,9 @@ admins demoting each other at the same moment cannot both succeed.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
 
@@ -23,19 +25,48 @@ from jaan.shop.activity import record_activity
 from jaan.shop.freshness import table_tag
 from jaan.shop.whole_lists import refuse_if_too_long, wants_whole_list, whole_list_response
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import dumps, ok
 from jaan.web.errors import Conflict, NotFound
+from jaan.web.fields import Text, Uuid
+from jaan.web.input import Body
+from jaan.web.paging import Paging, PerPage, fetch_page
 from jaan.web.response_cache import RESPONSE_CACHE
-from jaan.web.validation import Choice, Field, Integer, Page, String, parse_body, parse_query, uuid_from_path
+from jaan.web.validation import uuid_from_path
 
 routes = RouteTable("users")
 
-LIST_QUERY: dict[str, Field] = {
-    "search": String(max_length=200, required=False),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=100),
-}
-ROLE_CHANGE: dict[str, Field] = {"role": Choice(tuple(role.value for role in Role))}
+RoleName = Literal["admin", "moderator", "user"]
+assert set(get_args(RoleName)) == {role.value for role in Role}
+
+
+class UserQuery(Paging):
+    search: Annotated[str, Text(max_length=200)] = ""  # empty: any
+    per_page: PerPage = 100
+
+
+class RoleChange(Body):
+    role: RoleName
+
+
+class User(Shape):
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    role: RoleName
+    created_at: dt.datetime
+
+
+class UserList(Envelope[list[User]]):
+    """Users, newest first: a bare array (every user, or a page with its paging keys beside it)."""
+
+    total: int
+
+
+class OneUser(Envelope[User]):
+    """The user with the new role."""
+
+
 _USER_SQL = "SELECT u.id, u.email, u.full_name, u.created_at, pr.phone, u.role FROM users u"
 _PROFILE = " LEFT JOIN profiles pr ON pr.user_id = u.id"
 
@@ -46,16 +77,16 @@ _PROFILE = " LEFT JOIN profiles pr ON pr.user_id = u.id"
     access=Access.ADMIN,
     summary="Users and their roles, newest first: every user without page/per_page (up to a ceiling), else a page"
     " (data is a bare array; paging keys beside it)",
-    query=LIST_QUERY,
+    query=UserQuery,
+    responses={200: UserList},
 )
-async def list_users(request: web.Request) -> web.Response:
-    query = parse_query(request, LIST_QUERY)
+async def list_users(request: web.Request, query: UserQuery) -> web.Response:
     where, params = "true", []
-    if query.get("search"):
+    if query.search:
         where = "(u.email ILIKE %s OR u.full_name ILIKE %s)"
-        params = [f"%{escape_like(query['search'])}%"] * 2
+        params = [f"%{escape_like(query.search)}%"] * 2
     database = request.app[DATABASE]
-    if wants_whole_list(request):
+    if wants_whole_list(query):
 
         async def build() -> bytes:
             async with database.cursor() as cur:
@@ -69,15 +100,16 @@ async def list_users(request: web.Request) -> web.Response:
 
         # Kept until a user is added, removed or renamed, changes role, or a profile changes.
         tags = (table_tag("users"), table_tag("profiles"))
-        return await whole_list_response(request, ("whole users", query.get("search")), build, tags)
-    page = Page(query["page"], query["per_page"])
+        return await whole_list_response(request, ("whole users", query.search), build, tags)
     async with database.cursor() as cur:
-        rows = await cur.fetch_all(
-            f"{_USER_SQL}{_PROFILE} WHERE {where} ORDER BY u.created_at DESC, u.id DESC LIMIT %s OFFSET %s",
-            (*params, page.per_page, page.offset),
+        rows, total = await fetch_page(
+            cur,
+            query,
+            f"{_USER_SQL}{_PROFILE} WHERE {where} ORDER BY u.created_at DESC, u.id DESC",
+            f"SELECT count(*) FROM users u WHERE {where}",
+            params,
         )
-        total = await cur.fetch_value(f"SELECT count(*) FROM users u WHERE {where}", params)
-    paging = page.result(rows, total)
+    paging = query.result(rows, total)
     return ok(paging.pop("data"), **paging)
 
 
@@ -115,13 +147,15 @@ async def change_role(cur: Cursor, user_id: Any, role: Role, actor: CurrentUser)
     "/api/admin/users/{id}/role",
     access=Access.ADMIN,
     summary="Change a user's role (ends that user's sessions)",
-    body=ROLE_CHANGE,
+    body=RoleChange,
+    responses={200: OneUser},
+    errors=(409,),
+    path_params={"id": Uuid},
 )
-async def set_role(request: web.Request) -> web.Response:
-    body = await parse_body(request, ROLE_CHANGE)
+async def set_role(request: web.Request, body: RoleChange) -> web.Response:
     user_id = uuid_from_path(request, "User not found")
     async with request.app[DATABASE].transaction() as cur:
-        user = await change_role(cur, user_id, Role(body["role"]), current_user(request))
+        user = await change_role(cur, user_id, Role(body.role), current_user(request))
     # Other workers hear of it by NOTIFY; this one forgets at once, so the next request is refused.
     request.app[SESSION_CACHE].forget_user(user_id)
     request.app[RESPONSE_CACHE].drop(table_tag("users"))

@@ -15,12 +15,13 @@ from aiohttp import web
 
 from jaan.state import SETTINGS
 from jaan.web.errors import InvalidInput
+from jaan.web.paging import Paging
 from jaan.web.response_cache import RESPONSE_CACHE, cached_response
 
 
-def wants_whole_list(request: web.Request) -> bool:
+def wants_whole_list(query: Paging) -> bool:
     """True when the request names no page: the client reads the whole list."""
-    return "page" not in request.query and "per_page" not in request.query
+    return not {"page", "per_page"} & query.model_fields_set
 
 
 def refuse_if_too_long(request: web.Request, rows: int) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
+from pydantic import Field
 
 from jaan.db.pool import Cursor
 from jaan.db.sql import escape_like
@@ -16,44 +17,100 @@ from jaan.shop.inventory.ledger import change_stock
 from jaan.shop.store_settings import read_settings
 from jaan.shop.whole_lists import refuse_if_too_long, wants_whole_list, whole_list_response
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import dumps, ok
 from jaan.web.errors import InvalidInput, NotFound
-from jaan.web.validation import Choice, Integer, Page, String, parse_body, parse_query
+from jaan.web.fields import Id, Text
+from jaan.web.input import FormBody, Query
+from jaan.web.paging import PageNumber, Paging, PerPage, fetch_page
 
 routes = RouteTable("inventory")
 
 # Which way each kind of adjustment moves stock ("sale" belongs to checkout alone).
 DIRECTIONS = {"restock": 1, "return": 1, "spoilage": -1, "damage": -1, "theft": -1, "correction": 0}
-ADJUSTMENT = {
-    "productId": Integer(minimum=1, required=False),
-    "variantId": Integer(minimum=1, required=False, nullable=True),
-    "adjustmentType": Choice(tuple(DIRECTIONS)),
-    "quantityChange": Integer(minimum=-1_000_000, maximum=1_000_000),
-    "reason": String(min_length=1, max_length=500),
-    "notes": String(max_length=2000, required=False, nullable=True),
-}
-LOG_QUERY = {
-    "productId": Integer(minimum=1, required=False),
-    "variantId": Integer(minimum=1, required=False),
-    "type": Choice((*DIRECTIONS, "sale"), required=False),
-    "limit": Integer(minimum=1, maximum=100, default=100),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-}
-STOCK_STATUSES = ("in_stock", "low_stock", "out_of_stock")
-VIEW_QUERY = {
-    "search": String(max_length=200, required=False),
-    "status": Choice(("all", *STOCK_STATUSES), default="all"),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=100),
-}
+AdjustmentType = Literal["restock", "return", "spoilage", "damage", "theft", "correction"]
+assert get_args(AdjustmentType) == tuple(DIRECTIONS)
+StockStatus = Literal["in_stock", "low_stock", "out_of_stock"]
+
+
+class Adjustment(FormBody):
+    """A manual stock change: for a product, or for a variant (stock is counted per product)."""
+
+    product_id: Id | None = None
+    variant_id: Id | None = None
+    adjustment_type: AdjustmentType
+    quantity_change: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    reason: Annotated[str, Text(1, 500)]
+    notes: Annotated[str, Text(max_length=2000)] | None = None
+
+
+class LedgerQuery(Query):
+    productId: Id | None = None
+    variantId: Id | None = None
+    type: Literal[AdjustmentType, "sale"] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 100
+    page: PageNumber = 1
+
+
+class StockQuery(Paging):
+    search: Annotated[str, Text(max_length=200)] = ""  # empty: any
+    status: Literal["all", StockStatus] = "all"
+    per_page: PerPage = 100
+
+
+class LedgerRow(Shape):
+    id: int
+    product_id: int
+    adjustment_type: str
+    quantity_change: int
+    quantity_before: int
+    quantity_after: int
+
+
+class OneAdjustment(Envelope[LedgerRow]):
+    """The ledger row written."""
+
+
+class Ledger(Envelope[list[LedgerRow]]):
+    """The stock ledger, newest first."""
+
+
+class StockLevel(Shape):
+    id: int
+    name: str
+    sku: str
+    currentStock: int
+    minStock: int
+
+
+class StockStats(Shape):
+    totalItems: int
+    totalValue: float
+    outOfStockCount: int
+    lowStockCount: int
+
+
+class StockView(Shape):
+    products: list[StockLevel]
+    stats: StockStats
+    total: int
+
+
+class Inventory(Envelope[StockView]):
+    """Stock levels with their stats (paged: page, per_page and total_pages beside total)."""
 
 
 @routes.route(
-    "POST", "/api/admin/inventory/adjust", access=Access.ADMIN, summary="Adjust a product's stock", body=ADJUSTMENT
+    "POST",
+    "/api/admin/inventory/adjust",
+    access=Access.ADMIN,
+    summary="Adjust a product's stock",
+    body=Adjustment,
+    responses={200: OneAdjustment},
+    errors=(409,),
 )
-async def adjust(request: web.Request) -> web.Response:
-    body = await parse_body(request, ADJUSTMENT)
-    change, kind = body["quantityChange"], body["adjustmentType"]
+async def adjust(request: web.Request, body: Adjustment) -> web.Response:
+    change, kind = body.quantity_change, body.adjustment_type
     if change == 0 or DIRECTIONS[kind] * change < 0:
         way = {1: "positive", -1: "negative", 0: "non-zero"}[DIRECTIONS[kind]]
         raise InvalidInput("Invalid input", details={"quantityChange": f"must be {way} for {kind}"})
@@ -67,9 +124,9 @@ async def adjust(request: web.Request) -> web.Response:
             change,
             kind,
             actor=actor,
-            reason=body["reason"],
-            notes=body.get("notes"),
-            variant_id=body.get("variantId"),
+            reason=body.reason,
+            notes=body.notes,
+            variant_id=body.variant_id,
             allow_negative=allow,
         )
         await record_activity(
@@ -80,24 +137,24 @@ async def adjust(request: web.Request) -> web.Response:
             entity_type="product",
             entity_id=product_id,
             description=f"{kind} {change:+d}: {result.before} → {result.after}",
-            details={"reason": body["reason"]},
+            details={"reason": body.reason},
         )
     forget_stock_here(request, product_id)
     return ok(result.adjustment)
 
 
-async def _product_of(cur: Cursor, body: dict[str, Any]) -> int:
+async def _product_of(cur: Cursor, body: Adjustment) -> int:
     """The product an adjustment is for: given, or the variant's (stock is counted per product)."""
-    if body.get("variantId"):
-        row = await cur.fetch_one("SELECT product_id FROM product_variants WHERE id = %s", (body["variantId"],))
+    if body.variant_id:
+        row = await cur.fetch_one("SELECT product_id FROM product_variants WHERE id = %s", (body.variant_id,))
         if row is None:
             raise NotFound("Variant not found")
-        if body.get("productId") not in (None, row["product_id"]):
+        if body.product_id not in (None, row["product_id"]):
             raise InvalidInput("Invalid input", details={"variantId": "belongs to another product"})
         return int(row["product_id"])
-    if not body.get("productId"):
+    if not body.product_id:
         raise InvalidInput("Invalid input", details={"productId": "is required"})
-    return int(body["productId"])
+    return body.product_id
 
 
 @routes.route(
@@ -105,19 +162,24 @@ async def _product_of(cur: Cursor, body: dict[str, Any]) -> int:
     "/api/admin/inventory/adjustments",
     access=Access.ADMIN,
     summary="The stock ledger, newest first",
-    query=LOG_QUERY,
+    query=LedgerQuery,
+    responses={200: Ledger},
 )
-async def adjustments(request: web.Request) -> web.Response:
-    query = parse_query(request, LOG_QUERY)
-    conditions, params = ["true"], []
-    for field, column in (("productId", "product_id"), ("variantId", "variant_id"), ("type", "adjustment_type")):
-        if query.get(field) is not None:
+async def adjustments(request: web.Request, query: LedgerQuery) -> web.Response:
+    conditions: list[str] = ["true"]
+    params: list[Any] = []
+    for value, column in (
+        (query.productId, "product_id"),
+        (query.variantId, "variant_id"),
+        (query.type, "adjustment_type"),
+    ):
+        if value is not None:
             conditions.append(f"{column} = %s")
-            params.append(query[field])
+            params.append(value)
     rows = await request.app[DATABASE].fetch_all(
         f"SELECT * FROM inventory_adjustments WHERE {' AND '.join(conditions)}"
         " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-        (*params, query["limit"], (query["page"] - 1) * query["limit"]),
+        (*params, query.limit, (query.page - 1) * query.limit),
     )
     return ok(rows)
 
@@ -142,20 +204,21 @@ _STOCK_STATS_SQL = (
     "/api/admin/inventory",
     access=Access.ADMIN,
     summary="Stock levels and their value: every product without page/per_page (up to a ceiling), else a page",
-    query=VIEW_QUERY,
+    query=StockQuery,
+    responses={200: Inventory},
 )
-async def inventory(request: web.Request) -> web.Response:
-    query = parse_query(request, VIEW_QUERY)
-    conditions, params = ["archived_at IS NULL"], []
-    if query.get("search"):
+async def inventory(request: web.Request, query: StockQuery) -> web.Response:
+    conditions: list[str] = ["archived_at IS NULL"]
+    params: list[Any] = []
+    if query.search:
         conditions.append("(name ILIKE %s OR sku ILIKE %s)")
-        params += [f"%{escape_like(query['search'])}%"] * 2
-    if query["status"] != "all":
+        params += [f"%{escape_like(query.search)}%"] * 2
+    if query.status != "all":
         conditions.append("stock_status = %s")
-        params.append(query["status"])
+        params.append(query.status)
     where = " AND ".join(conditions)
     database = request.app[DATABASE]
-    if wants_whole_list(request):
+    if wants_whole_list(query):
 
         async def build() -> bytes:
             async with database.cursor() as cur:
@@ -167,13 +230,16 @@ async def inventory(request: web.Request) -> web.Response:
             return dumps({"success": True, "data": {"products": products, "stats": stats, "total": len(products)}})
 
         # Kept until a stock change (STOCK_VIEWS) or any catalogue change (which empties the cache).
-        key = ("whole inventory", query.get("search"), query["status"])
+        key = ("whole inventory", query.search, query.status)
         return await whole_list_response(request, key, build, (STOCK_VIEWS,))
-    page = Page(query["page"], query["per_page"])
-    products = await database.fetch_all(
-        f"{_STOCK_LEVELS_SQL} WHERE {where} ORDER BY name, id LIMIT %s OFFSET %s", (*params, page.per_page, page.offset)
-    )
-    stats = await database.fetch_one(_STOCK_STATS_SQL)
-    total = await database.fetch_value(f"SELECT count(*) FROM products WHERE {where}", params)
-    listing = page.result(products, total)
+    async with database.cursor() as cur:
+        products, total = await fetch_page(
+            cur,
+            query,
+            f"{_STOCK_LEVELS_SQL} WHERE {where} ORDER BY name, id",
+            f"SELECT count(*) FROM products WHERE {where}",
+            params,
+        )
+        stats = await cur.fetch_one(_STOCK_STATS_SQL)
+    listing = query.result(products, total)
     return ok({"products": listing.pop("data"), "stats": stats, **listing})
