@@ -7,7 +7,8 @@ keys.
 
 from __future__ import annotations
 
-from typing import get_args
+import datetime as dt
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 
@@ -15,39 +16,68 @@ from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.activity import ActivityType, Severity
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import ok
-from jaan.web.validation import Choice, Field, Integer, String, page_of, parse_query
+from jaan.web.fields import Text
+from jaan.web.paging import Paging, PerPage, fetch_page
 
 routes = RouteTable("activity")
 
-LIST_QUERY: dict[str, Field] = {
-    "type": Choice(("all", *get_args(ActivityType)), default="all"),
-    "severity": Choice(("all", *get_args(Severity)), default="all"),
-    "search": String(max_length=200, required=False),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=50),
-}
+
+class ActivityQuery(Paging):
+    type: Literal["all", ActivityType] = "all"
+    severity: Literal["all", Severity] = "all"
+    search: Annotated[str, Text(max_length=200)] = ""  # empty: any
+    per_page: PerPage = 50
 
 
-@routes.route("GET", "/api/admin/activity", access=Access.ADMIN, summary="The activity log", query=LIST_QUERY)
-async def list_activity(request: web.Request) -> web.Response:
-    query = parse_query(request, LIST_QUERY)
-    page = page_of(request, default_per_page=50)
-    conditions, params = ["true"], []
-    for name in ("type", "severity"):
-        if query[name] != "all":
+class ActivityRow(Shape):
+    id: Any
+    type: ActivityType
+    action: str
+    severity: Severity
+    created_at: dt.datetime
+
+
+class ActivityPage(Shape):
+    activities: list[ActivityRow]
+    total: int
+    page: int
+    per_page: int
+    total_pages: int
+
+
+class ActivityLog(Envelope[ActivityPage]):
+    """One page of the log, newest first (the original's ``activities`` key)."""
+
+
+@routes.route(
+    "GET",
+    "/api/admin/activity",
+    access=Access.ADMIN,
+    summary="The activity log",
+    query=ActivityQuery,
+    responses={200: ActivityLog},
+)
+async def list_activity(request: web.Request, query: ActivityQuery) -> web.Response:
+    conditions: list[str] = ["true"]
+    params: list[Any] = []
+    for name, value in (("type", query.type), ("severity", query.severity)):
+        if value != "all":
             conditions.append(f"{name} = %s")  # name is one of the two above, never input
-            params.append(query[name])
-    if query.get("search"):
+            params.append(value)
+    if query.search:
         # The expression of activity_logs_search_trgm_idx, so the index serves it.
         conditions.append("(description || ' ' || coalesce(user_name, '') || ' ' || coalesce(user_email, '')) ILIKE %s")
-        params.append(f"%{escape_like(query['search'])}%")
+        params.append(f"%{escape_like(query.search)}%")
     where = " AND ".join(conditions)
     async with request.app[DATABASE].cursor() as cur:
-        rows = await cur.fetch_all(
-            f"SELECT * FROM activity_logs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-            (*params, page.per_page, page.offset),
+        rows, total = await fetch_page(
+            cur,
+            query,
+            f"SELECT * FROM activity_logs WHERE {where} ORDER BY created_at DESC, id DESC",
+            f"SELECT count(*) FROM activity_logs WHERE {where}",
+            params,
         )
-        total = await cur.fetch_value(f"SELECT count(*) FROM activity_logs WHERE {where}", params)
-    paging = page.result(rows, total)
+    paging = query.result(rows, total)
     return ok({"activities": paging.pop("data"), **paging})

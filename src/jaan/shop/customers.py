@@ -9,8 +9,9 @@ shipping addresses of their orders, newest first, fetched for a whole page in on
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
 
@@ -18,9 +19,12 @@ from jaan.db.pool import Cursor, Row
 from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.state import DATABASE
+from jaan.web.answers import AnyObject, Envelope, Page, Shape
 from jaan.web.envelope import ok
 from jaan.web.errors import NotFound
-from jaan.web.validation import Choice, Field, Integer, String, page_of, parse_query, uuid_from_path
+from jaan.web.fields import Text, Uuid
+from jaan.web.paging import Paging, fetch_page
+from jaan.web.validation import uuid_from_path
 
 routes = RouteTable("customers")
 
@@ -33,13 +37,36 @@ TIERS: tuple[tuple[str, Decimal], ...] = (
 )
 ACTIVE_DAYS = 90  # a customer with an order in this many days is active
 _TIER_NAMES = tuple(name for name, _ in TIERS)
-LIST_QUERY: dict[str, Field] = {
-    "status": Choice(("all", "active", "inactive"), default="all"),
-    "tier": Choice(("all", *_TIER_NAMES, *(name.lower() for name in _TIER_NAMES)), default="all"),
-    "search": String(max_length=200, required=False),
-    "page": Integer(minimum=1, maximum=1_000_000, default=1),
-    "per_page": Integer(minimum=1, maximum=100, default=20),
-}
+TierName = Literal["Platinum", "Gold", "Silver", "Bronze", "platinum", "gold", "silver", "bronze"]
+assert {name.capitalize() for name in get_args(TierName)} == set(_TIER_NAMES)
+
+
+class CustomerQuery(Paging):
+    status: Literal["all", "active", "inactive"] = "all"
+    tier: Literal["all", TierName] = "all"
+    search: Annotated[str, Text(max_length=200)] = ""  # empty: any
+
+
+class Customer(Shape):
+    id: uuid.UUID
+    email: str
+    total_orders: int
+    total_spent: float
+    tier: str
+    status: Literal["active", "inactive"]
+
+
+class ListedCustomer(Customer):
+    addresses: list[AnyObject]
+
+
+class CustomerList(Envelope[Page[ListedCustomer]]):
+    """One page of customers, highest spend first."""
+
+
+class OneCustomer(Envelope[Customer]):
+    """The customer with their recent orders."""
+
 
 # Each customer's orders, through orders_user_idx.
 _SPEND = """
@@ -86,50 +113,62 @@ async def _addresses(cur: Cursor, user_ids: list[Any]) -> dict[Any, list[Row]]:
     return {row["user_id"]: row["addresses"] for row in rows}
 
 
-def _conditions(query: dict[str, Any]) -> tuple[list[str], list[Any], bool]:
+def _conditions(query: CustomerQuery) -> tuple[list[str], list[Any], bool]:
     """WHERE conditions and parameters, and whether they need the spend aggregates."""
     conditions: list[str] = ["u.role <> 'admin'"]
     params: list[Any] = []
-    if query.get("search"):
+    if query.search:
         conditions.append("(u.email ILIKE %s OR u.full_name ILIKE %s)")
-        params += [f"%{escape_like(query['search'])}%"] * 2
+        params += [f"%{escape_like(query.search)}%"] * 2
     needs_spend = False
-    if query["tier"] != "all":
-        index = _TIER_NAMES.index(query["tier"].capitalize())
+    if query.tier != "all":
+        index = _TIER_NAMES.index(query.tier.capitalize())
         conditions.append("spend.total_spent >= %s")
         params.append(TIERS[index][1])
         if index > 0:
             conditions.append("spend.total_spent < %s")
             params.append(TIERS[index - 1][1])
         needs_spend = True
-    if query["status"] != "all":
-        conditions.append(_ACTIVE if query["status"] == "active" else f"NOT coalesce({_ACTIVE}, false)")
+    if query.status != "all":
+        conditions.append(_ACTIVE if query.status == "active" else f"NOT coalesce({_ACTIVE}, false)")
         needs_spend = True
     return conditions, params, needs_spend
 
 
-@routes.route("GET", "/api/admin/customers", access=Access.ADMIN, summary="Customers and their spend", query=LIST_QUERY)
-async def list_customers(request: web.Request) -> web.Response:
-    query = parse_query(request, LIST_QUERY)
-    page = page_of(request)
+@routes.route(
+    "GET",
+    "/api/admin/customers",
+    access=Access.ADMIN,
+    summary="Customers and their spend",
+    query=CustomerQuery,
+    responses={200: CustomerList},
+)
+async def list_customers(request: web.Request, query: CustomerQuery) -> web.Response:
     conditions, params, needs_spend = _conditions(query)
     where = " AND ".join(conditions)
     async with request.app[DATABASE].cursor() as cur:
-        rows = await cur.fetch_all(
+        rows, total = await fetch_page(
+            cur,
+            query,
             "SELECT u.id, u.email, u.full_name, u.created_at, pr.phone, spend.total_orders, spend.total_spent,"
             f" spend.last_order_date, coalesce({_ACTIVE}, false) AS active"
             f" FROM users u {_SPEND} LEFT JOIN profiles pr ON pr.user_id = u.id"
-            f" WHERE {where} ORDER BY spend.total_spent DESC, u.created_at DESC, u.id DESC LIMIT %s OFFSET %s",
-            (*params, page.per_page, page.offset),
-        )
-        total = await cur.fetch_value(
-            f"SELECT count(*) FROM users u {_SPEND if needs_spend else ''} WHERE {where}", params
+            f" WHERE {where} ORDER BY spend.total_spent DESC, u.created_at DESC, u.id DESC",
+            f"SELECT count(*) FROM users u {_SPEND if needs_spend else ''} WHERE {where}",
+            params,
         )
         addresses = await _addresses(cur, [row["id"] for row in rows])
-    return ok(page.result([_shaped(row, addresses) for row in rows], total))
+    return ok(query.result([_shaped(row, addresses) for row in rows], total))
 
 
-@routes.route("GET", "/api/admin/customers/{id}", access=Access.ADMIN, summary="One customer with recent orders")
+@routes.route(
+    "GET",
+    "/api/admin/customers/{id}",
+    access=Access.ADMIN,
+    summary="One customer with recent orders",
+    responses={200: OneCustomer},
+    path_params={"id": Uuid},
+)
 async def get_customer(request: web.Request) -> web.Response:
     customer_id = uuid_from_path(request, "Customer not found")
     async with request.app[DATABASE].cursor() as cur:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 from aiohttp import web
 
@@ -13,16 +12,29 @@ from jaan.shop.dashboard import figures
 from jaan.shop.dashboard.figures import Period
 from jaan.shop.freshness import table_tag
 from jaan.state import DATABASE
+from jaan.web.answers import AnyObject, Envelope
 from jaan.web.envelope import dumps, money, ok
 from jaan.web.errors import InvalidInput
+from jaan.web.fields import Date
+from jaan.web.input import Query
 from jaan.web.response_cache import RESPONSE_CACHE, cached_response
-from jaan.web.validation import Date, Field, parse_query
 
 routes = RouteTable("dashboard")
 
 DASHBOARD_WINDOW_DAYS = 30  # the dashboard's breakdowns cover the last 30 days (analytics: any range)
 MAX_RANGE_DAYS = 731  # analytics answers for at most two years at once
-ANALYTICS_QUERY: dict[str, Field] = {"start": Date(required=False), "end": Date(required=False)}
+
+
+class AnalyticsQuery(Query):
+    """Store-local dates; the range may cover at most MAX_RANGE_DAYS days."""
+
+    start: Date | None = None
+    end: Date | None = None
+
+
+class Figures(Envelope[AnyObject]):
+    """The figures (camelCase keys, as the dashboard pages read them)."""
+
 
 # One statement, one pass over each table: the original ran ten queries one after the other.
 _STATS_SQL = """
@@ -58,7 +70,9 @@ _RECENT_ACTIVITY_SQL = (
 )
 
 
-@routes.route("GET", "/api/admin/stats", access=Access.ADMIN, summary="Headline figures of the store")
+@routes.route(
+    "GET", "/api/admin/stats", access=Access.ADMIN, summary="Headline figures of the store", responses={200: Figures}
+)
 async def stats(request: web.Request) -> web.Response:
     async def build() -> tuple[bytes, list[str]]:
         figures_now = await request.app[DATABASE].fetch_one(_STATS_SQL)
@@ -68,7 +82,13 @@ async def stats(request: web.Request) -> web.Response:
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch("admin stats", build), private=True)
 
 
-@routes.route("GET", "/api/admin/dashboard-data", access=Access.ADMIN, summary="The dashboard page's figures")
+@routes.route(
+    "GET",
+    "/api/admin/dashboard-data",
+    access=Access.ADMIN,
+    summary="The dashboard page's figures",
+    responses={200: Figures},
+)
 async def dashboard_data(request: web.Request) -> web.Response:
     async with request.app[DATABASE].cursor() as cur:
         tz, today = await figures.store_clock(cur)
@@ -86,11 +106,11 @@ async def dashboard_data(request: web.Request) -> web.Response:
         )
 
 
-def analytics_period(query: dict[str, Any], tz: str, today: dt.date) -> Period:
+def analytics_period(query: AnalyticsQuery, tz: str, today: dt.date) -> Period:
     """The requested range, by default the last twelve calendar months to today; 400 if absurd."""
-    end = query.get("end") or today
+    end = query.end or today
     months_back = end.year * 12 + end.month - 1 - 11
-    start = query.get("start") or dt.date(months_back // 12, months_back % 12 + 1, 1)
+    start = query.start or dt.date(months_back // 12, months_back % 12 + 1, 1)
     if end < start:
         raise InvalidInput("Invalid input", details={"end": "must not be before start"})
     if (end - start).days + 1 > MAX_RANGE_DAYS:
@@ -108,10 +128,10 @@ def _change(now: Decimal, before: Decimal) -> Decimal:
     "/api/admin/analytics",
     access=Access.ADMIN,
     summary="Sales analytics for a range of store-local dates (default: the last 12 months)",
-    query=ANALYTICS_QUERY,
+    query=AnalyticsQuery,
+    responses={200: Figures},
 )
-async def analytics(request: web.Request) -> web.Response:
-    query = parse_query(request, ANALYTICS_QUERY)
+async def analytics(request: web.Request, query: AnalyticsQuery) -> web.Response:
     async with request.app[DATABASE].cursor() as cur:
         tz, today = await figures.store_clock(cur)
         period = analytics_period(query, tz, today)
