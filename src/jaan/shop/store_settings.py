@@ -10,9 +10,10 @@ migrations: an unknown key is 404, never created.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import Field, TypeAdapter, ValidationError
 
 from jaan.db.pool import Cursor, Row
 from jaan.routes import Access, RouteTable
@@ -20,22 +21,19 @@ from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
 from jaan.shop.freshness import forget_catalogue_here
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import dumps, ok
 from jaan.web.errors import InvalidInput, NotFound
+from jaan.web.fields import Money, Rate, Text
+from jaan.web.input import Body
+from jaan.web.input import message_of as _message
 from jaan.web.response_cache import RESPONSE_CACHE, cached_response
-from jaan.web.validation import Boolean, Decimal_, Field, FieldError, Integer, Money, String, parse_body
 
 routes = RouteTable("settings")
 
 
-class _AnyValue(Field):
-    """A setting's new value as sent: the setting's own type decides what it must be."""
-
-    def parse(self, value: Any, from_text: bool) -> Any:
-        return value
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": ["number", "boolean", "string"]}
+class PublicSettings(Envelope[dict[str, bool | float | str]]):
+    """The public settings, key to typed value."""
 
 
 def typed_value(value: str, value_type: str) -> Any:
@@ -53,7 +51,13 @@ async def read_settings(cur: Cursor, *keys: str) -> dict[str, Any]:
     return {row["key"]: typed_value(row["value"], row["value_type"]) for row in rows}
 
 
-@routes.route("GET", "/api/settings/public", access=Access.PUBLIC, summary="Settings the storefront may read")
+@routes.route(
+    "GET",
+    "/api/settings/public",
+    access=Access.PUBLIC,
+    summary="Settings the storefront may read",
+    responses={200: PublicSettings},
+)
 async def public_settings(request: web.Request) -> web.Response:
     async def build() -> tuple[bytes, list[str]]:
         rows = await request.app[DATABASE].fetch_all(
@@ -66,20 +70,40 @@ async def public_settings(request: web.Request) -> web.Response:
 
 
 # What each known key accepts beyond its type; other keys are checked by their value_type alone.
-RATE = Decimal_(minimum=0, maximum=1)
-KEY_RULES: dict[str, Field] = {
-    "tax_rate": RATE,
-    "purchase_tax_rate": RATE,
-    "default_shipping_fee": Money(maximum=1_000_000),
-    "free_shipping_threshold": Money(maximum=1_000_000),
-    "invoice_payment_terms_days": Integer(minimum=0, maximum=365),
+# (Lax: a form may send "0.08" or "30" as text.)
+KEY_RULES: dict[str, TypeAdapter[Any]] = {
+    "tax_rate": TypeAdapter(Rate),
+    "purchase_tax_rate": TypeAdapter(Rate),
+    "default_shipping_fee": TypeAdapter(Annotated[Money, Field(le=1_000_000)]),
+    "free_shipping_threshold": TypeAdapter(Annotated[Money, Field(le=1_000_000)]),
+    "invoice_payment_terms_days": TypeAdapter(Annotated[int, Field(ge=0, le=365)]),
 }
-TYPE_RULES: dict[str, Field] = {
-    "number": Decimal_(minimum=None, maximum=10**12),
-    "boolean": Boolean(),
-    "text": String(max_length=1000),
+TYPE_RULES: dict[str, TypeAdapter[Any]] = {
+    "number": TypeAdapter(Annotated[Money, Field(le=10**9)]),
+    "boolean": TypeAdapter(bool),
+    "text": TypeAdapter(Annotated[str, Text(max_length=1000)]),
 }
-SETTING_CHANGE: dict[str, Field] = {"value": _AnyValue()}
+
+
+class SettingChange(Body):
+    """The new value: the setting's own type (and, for some keys, its rules) decide what it may be."""
+
+    value: bool | int | float | Annotated[str, Text(max_length=1000)]
+
+
+class Setting(Shape):
+    key: str
+    value: bool | float | str
+    value_type: Literal["number", "boolean", "text"]
+    category: str
+
+
+class SettingList(Envelope[list[Setting]]):
+    """Settings by category and key."""
+
+
+class OneSetting(Envelope[Setting]):
+    """The setting."""
 
 
 def _shaped(row: Row) -> Row:
@@ -88,11 +112,11 @@ def _shaped(row: Row) -> Row:
 
 def stored_text(key: str, value_type: str, value: Any) -> str:
     """`value` checked against the setting's type and rules, as the text the settings table stores."""
-    field = KEY_RULES.get(key) or TYPE_RULES[value_type]
+    rule = KEY_RULES.get(key) or TYPE_RULES[value_type]
     try:
-        parsed = field.parse(value, True)
-    except FieldError as exc:
-        raise InvalidInput("Invalid input", details={"value": str(exc)}) from None
+        parsed = rule.validate_python(value)
+    except ValidationError as exc:
+        raise InvalidInput("Invalid input", details={"value": _message(exc.errors()[0])}) from None
     if value_type == "boolean":
         return "true" if parsed else "false"
     if value_type == "number":
@@ -100,13 +124,25 @@ def stored_text(key: str, value_type: str, value: Any) -> str:
     return str(parsed)
 
 
-@routes.route("GET", "/api/admin/settings", access=Access.ADMIN, summary="Every setting, by category and key")
+@routes.route(
+    "GET",
+    "/api/admin/settings",
+    access=Access.ADMIN,
+    summary="Every setting, by category and key",
+    responses={200: SettingList},
+)
 async def all_settings(request: web.Request) -> web.Response:
     rows = await request.app[DATABASE].fetch_all("SELECT * FROM settings ORDER BY category, key")
     return ok([_shaped(row) for row in rows])
 
 
-@routes.route("GET", "/api/admin/settings/{category}", access=Access.ADMIN, summary="The settings of one category")
+@routes.route(
+    "GET",
+    "/api/admin/settings/{category}",
+    access=Access.ADMIN,
+    summary="The settings of one category",
+    responses={200: SettingList},
+)
 async def settings_of_category(request: web.Request) -> web.Response:
     rows = await request.app[DATABASE].fetch_all(
         "SELECT * FROM settings WHERE category = %s ORDER BY key", (request.match_info["category"],)
@@ -115,17 +151,21 @@ async def settings_of_category(request: web.Request) -> web.Response:
 
 
 @routes.route(
-    "PUT", "/api/admin/settings/{key}", access=Access.ADMIN, summary="Change a setting's value", body=SETTING_CHANGE
+    "PUT",
+    "/api/admin/settings/{key}",
+    access=Access.ADMIN,
+    summary="Change a setting's value",
+    body=SettingChange,
+    responses={200: OneSetting},
 )
-async def change_setting(request: web.Request) -> web.Response:
-    body = await parse_body(request, SETTING_CHANGE)
+async def change_setting(request: web.Request, body: SettingChange) -> web.Response:
     key = request.match_info["key"]
     actor = current_user(request)
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one("SELECT * FROM settings WHERE key = %s FOR UPDATE", (key,))
         if row is None:
             raise NotFound("Setting not found")
-        text = stored_text(key, row["value_type"], body["value"])
+        text = stored_text(key, row["value_type"], body.value)
         if key == "store_timezone" and not await cur.fetch_value(
             "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = %s)", (text,)
         ):

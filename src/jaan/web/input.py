@@ -240,7 +240,8 @@ _MESSAGES = {
 }
 
 
-def _message(error: Any) -> str:
+def message_of(error: Any) -> str:
+    """One pydantic error in the shop's words."""
     kind, ctx = error["type"], error.get("ctx") or {}
     if error.get("input", "") is None and kind not in ("missing",):
         return "must not be null"
@@ -274,7 +275,7 @@ def details_of(exc: ValidationError) -> dict[str, str]:
         field, rest = str(loc[0]), tuple(loc[1:])
         # A union (``X | None``) reports its member's name in the location: not the client's words.
         rest = tuple(part for part in rest if not (isinstance(part, str) and ("[" in part or part in _TYPE_NAMES)))
-        message = _message(error)
+        message = message_of(error)
         details.setdefault(field, f"{_where(rest)} {message}".strip() if rest else message)
     return details
 
