@@ -144,3 +144,18 @@ def test_a_matching_request_gets_an_empty_304_with_the_same_tag(cache):
     assert again.headers["ETag"] == first.headers["ETag"] == entry.etag
     private = cached_response(make_mocked_request("GET", "/"), entry, private=True)
     assert private.headers["Cache-Control"] == "private, no-cache"
+
+
+async def test_an_entry_with_an_end_expires_at_it_by_the_cache_clock():
+    now = [1000.0]
+    cache = ResponseCache(clock=lambda: now[0])
+    cache.set_live(True)
+
+    async def build():
+        return b"today", ["table:invoices"], 1100.0
+
+    entry = await cache.fetch("k", build)
+    now[0] = 1099.9
+    assert cache.get("k") is entry
+    now[0] = 1100.0
+    assert cache.get("k") is None and len(cache) == 0

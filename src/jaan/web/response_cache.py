@@ -10,6 +10,7 @@ Entries are evicted least recently used first past a byte budget.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -27,11 +28,19 @@ class Cached:
     body: bytes
     etag: str
     tags: frozenset[str]
+    expires_at: float | None = None  # wall-clock seconds; None: until a tag is dropped
+
+
+# What a build returns: the encoded body and its tags, and optionally when it stops being true
+# whatever the database does (an answer that depends on the store's date expires at its midnight).
+Built = tuple[bytes, Iterable[str]] | tuple[bytes, Iterable[str], float]
+Build = Callable[[], Awaitable[Built]]
 
 
 class ResponseCache:
-    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024, clock: Callable[[], float] = time.time) -> None:
         self.max_bytes = max_bytes
+        self.clock = clock  # wall-clock seconds, for entries that expire (tests move it)
         self.live = False  # set by the listener: True only while change notifications arrive
         self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
         self._keys_by_tag: dict[str, set[Hashable]] = {}
@@ -42,8 +51,8 @@ class ResponseCache:
         self._dropped_at: dict[str, int] = {}
         self.hits = self.misses = 0
 
-    async def fetch(self, key: Hashable, build: Callable[[], Awaitable[tuple[bytes, Iterable[str]]]]) -> Cached:
-        """The cached response for `key`, built once by `build` (body, tags) when missing.
+    async def fetch(self, key: Hashable, build: Build) -> Cached:
+        """The cached response for `key`, built once by `build` (body, tags[, expires_at]) when missing.
 
         Concurrent misses for one key wait for the first build instead of each querying the
         database (a cold cache under load would otherwise flood the pool).
@@ -62,17 +71,18 @@ class ResponseCache:
             # The build was cancelled (its request timed out, its worker is draining): that is
             # no answer for this request, which builds again (or waits for whoever does first).
 
-    async def _build(self, key: Hashable, build: Callable[[], Awaitable[tuple[bytes, Iterable[str]]]]) -> Cached:
+    async def _build(self, key: Hashable, build: Build) -> Cached:
         future: asyncio.Future[Cached | None] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         started = self._generation
         try:
-            body, tags = await build()
-            tags = frozenset(tags)
+            built = await build()
+            body, tags = built[0], frozenset(built[1])
+            expires_at = built[2] if len(built) == 3 else None
             if self._changed_since(started, tags):  # built from data that changed meanwhile
-                entry = Cached(body, etag_of(body), tags)
+                entry = Cached(body, etag_of(body), tags, expires_at)
             else:
-                entry = self.put(key, body, tags)
+                entry = self.put(key, body, tags, expires_at)
             future.set_result(entry)
             return entry
         except asyncio.CancelledError:
@@ -87,6 +97,9 @@ class ResponseCache:
 
     def get(self, key: Hashable) -> Cached | None:
         entry = self._entries.get(key) if self.live else None
+        if entry is not None and entry.expires_at is not None and self.clock() >= entry.expires_at:
+            self._remove(key)
+            entry = None
         if entry is None:
             self.misses += 1
             (_MISSES if self.live else _BYPASSES).inc()
@@ -96,14 +109,14 @@ class ResponseCache:
         _HITS.inc()
         return entry
 
-    def put(self, key: Hashable, body: bytes, tags: Iterable[str]) -> Cached:
+    def put(self, key: Hashable, body: bytes, tags: Iterable[str], expires_at: float | None = None) -> Cached:
         """Remember an encoded body (while live) and return it with its ETag (prefer :meth:`fetch`)."""
-        entry = Cached(body, etag_of(body), frozenset(tags))
+        entry = Cached(body, etag_of(body), frozenset(tags), expires_at)
         if not self.live or len(body) > self.max_bytes // 8:
             return entry
         # orjson hands back bytes that keep their whole working buffer (4-8 KB, whatever the
         # length): a kept body is copied to its own size, or 5,000 products cost 40 MB a worker.
-        entry = Cached(bytes(memoryview(body)), entry.etag, entry.tags)
+        entry = Cached(bytes(memoryview(body)), entry.etag, entry.tags, expires_at)
         self._remove(key)
         self._entries[key] = entry
         self._bytes += len(body)

@@ -139,3 +139,55 @@ async def test_the_dashboard_shows_a_full_week_and_the_latest_orders(make_client
     assert set(data["recentOrders"][0]) == {"id", "order_number", "customer_name", "total", "status", "created_at"}
     assert len(data["categoryBreakdown"]) <= 6 and len(data["topProducts"]) <= 5
     assert isinstance(data["recentActivity"], list)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "America/New_York"])
+async def test_cached_stats_expire_when_the_store_day_ends(make_client, admin, shop, zone):
+    """overdueInvoices depends on the date: the cached stats last until the store's midnight, no later.
+
+    The cache's clock is moved instead of waiting for midnight.
+    """
+    from zoneinfo import ZoneInfo
+
+    from jaan.web.response_cache import RESPONSE_CACHE
+
+    client = await make_client()
+    cache = client.app[RESPONSE_CACHE]
+    await wait_until_live(cache)
+    cache.put("marker", b"", [])
+    shop.query("UPDATE settings SET value = %s WHERE key = 'store_timezone'", (zone,))
+    try:
+        await wait_until_dropped(cache, "marker")  # the setting's notification has emptied the cache
+        first = await client.get("/api/admin/stats", headers=admin.headers)
+        assert first.status == 200
+        entry = cache.get("admin stats")
+        assert entry is not None and entry.expires_at is not None
+        store_today = dt.datetime.now(ZoneInfo(zone)).date()
+        midnight = dt.datetime.combine(store_today + dt.timedelta(days=1), dt.time(), ZoneInfo(zone))
+        assert abs(entry.expires_at - midnight.timestamp()) < 1  # (unless midnight passed meanwhile)
+
+        cache.clock = lambda: entry.expires_at - 0.001  # the last moment of the store's day: kept
+        assert cache.get("admin stats") is entry
+        cache.clock = lambda: entry.expires_at  # the new day: built again from the database
+        assert cache.get("admin stats") is None
+        again = await client.get("/api/admin/stats", headers=admin.headers)
+        assert again.status == 200
+        assert cache.get("admin stats") is not entry
+    finally:
+        shop.query("UPDATE settings SET value = 'UTC' WHERE key = 'store_timezone'")
+
+
+async def wait_until_live(cache) -> None:
+    for _ in range(500):
+        if cache.live:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the response cache never went live")
+
+
+async def wait_until_dropped(cache, key) -> None:
+    for _ in range(500):
+        if cache.get(key) is None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{key} was never dropped")

@@ -38,11 +38,14 @@ class Figures(Envelope[AnyObject]):
 
 # One statement, one pass over each table: the original ran ten queries one after the other.
 _STATS_SQL = """
-WITH clock AS (
-    SELECT (now() AT TIME ZONE coalesce(
-        (SELECT value FROM settings WHERE key = 'store_timezone'), 'UTC'))::date AS today
+WITH zone AS (
+    SELECT coalesce((SELECT value FROM settings WHERE key = 'store_timezone'), 'UTC') AS tz
+), clock AS (
+    SELECT tz, (now() AT TIME ZONE tz)::date AS today FROM zone
 )
 SELECT (SELECT count(*) FROM users)::int AS "totalUsers",
+       -- When the store's day ends: "overdue" changes then, with no write to announce it.
+       (SELECT extract(epoch FROM (today + 1)::timestamp AT TIME ZONE tz)::float8 FROM clock) AS day_ends_at,
        (SELECT count(*) FROM products WHERE archived_at IS NULL)::int AS "totalProducts",
        o.*, i.*
 FROM (
@@ -74,11 +77,15 @@ _RECENT_ACTIVITY_SQL = (
     "GET", "/api/admin/stats", access=Access.ADMIN, summary="Headline figures of the store", responses={200: Figures}
 )
 async def stats(request: web.Request) -> web.Response:
-    async def build() -> tuple[bytes, list[str]]:
+    async def build() -> tuple[bytes, list[str], float]:
         figures_now = await request.app[DATABASE].fetch_one(_STATS_SQL)
-        return dumps({"success": True, "data": figures_now}), [table_tag(t) for t in ("orders", "invoices", "users")]
+        assert figures_now is not None
+        day_ends_at = figures_now.pop("day_ends_at")
+        body = dumps({"success": True, "data": figures_now})
+        return body, [table_tag(t) for t in ("orders", "invoices", "users")], day_ends_at
 
-    # Kept until an order, invoice or user is written (a product change empties the whole cache).
+    # Kept until an order, invoice or user is written (a product change, a setting such as the
+    # store's time zone, empties the whole cache), or the store's day ends (overdueInvoices).
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch("admin stats", build), private=True)
 
 
