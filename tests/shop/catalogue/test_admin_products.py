@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.openapi_document import body_schema
 from tests.shop.catalogue.conftest import token
 
 VALID_UPC = "036000291452"  # a real UPC-A
@@ -297,6 +298,10 @@ async def test_the_openapi_document_shows_the_catalogue_schemas(make_client):
     listing = document["paths"]["/api/products"]["get"]
     assert {"category_id", "search", "sort_by", "per_page"} <= {p["name"] for p in listing["parameters"]}
     create = document["paths"]["/api/admin/products"]["post"]
-    schema = create["requestBody"]["content"]["application/json"]["schema"]
+    schema = body_schema(document, "/api/admin/products", "post")
     assert {"name", "sku", "price"} <= set(schema["required"]) and create["x-access"] == "admin"
     assert "variants" in str(document["paths"]["/api/admin/products/{id}/variants"])
+    # The edit changes only the fields sent, and says so: nothing is required.
+    edit = body_schema(document, "/api/admin/products/{id}", "put")
+    assert not edit.get("required") and edit["description"].startswith("Partial update")
+    assert set(edit["properties"]) >= set(schema["properties"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jaan.shop.catalogue.forms import blank_as_null, upc_a_is_valid
+from jaan.shop.catalogue.forms import upc_a_is_valid
 from jaan.shop.catalogue.slugs import first_free, slugify
+from jaan.web.input import FormBody
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,24 @@ def test_upc_a_check_digit(code, valid):
     assert upc_a_is_valid(code) is valid
 
 
-def test_blank_as_null_only_touches_the_named_fields():
+class _Form(FormBody):
+    blanks = ("expiryDate", "name2")
+    zeros = ("comparePrice", "weight", "isNew")
+
+    expiry_date: str | None
+    compare_price: int | None
+    name: str
+    is_new: bool
+    weight: str | None
+
+
+def test_blank_and_zero_mean_null_only_in_the_named_fields():
     data = {"expiryDate": "", "comparePrice": 0, "name": "", "isNew": False, "weight": "0"}
-    clean = blank_as_null(data, blanks=["expiryDate", "name2"], zeros=["comparePrice", "weight", "isNew"])
-    assert clean == {"expiryDate": None, "comparePrice": None, "name": "", "isNew": False, "weight": None}
+    form = _Form.model_validate(data)
+    assert form.model_dump() == {
+        "expiry_date": None,
+        "compare_price": None,
+        "name": "",
+        "is_new": False,
+        "weight": None,
+    }

@@ -6,114 +6,102 @@ activity row commit together or not at all.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import psycopg2.errors
 from aiohttp import web
+from pydantic import Field
 
 from jaan.db.pool import Cursor, Row
+from jaan.db.sql import assignments, insert_sql
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
 from jaan.shop.catalogue.categories import resolve_category
-from jaan.shop.catalogue.forms import Weight, blank_as_null, upc_a
+from jaan.shop.catalogue.forms import UpcA, Zero
 from jaan.shop.catalogue.products import admin_product
 from jaan.shop.catalogue.slugs import free_slug
 from jaan.shop.freshness import forget_catalogue_here
 from jaan.shop.inventory.ledger import change_stock
 from jaan.state import DATABASE
+from jaan.web.answers import Done, Envelope, Shape
 from jaan.web.client_address import client_address
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
-from jaan.web.validation import (
-    Boolean,
-    Choice,
-    Date,
-    Field,
-    Integer,
-    ListOf,
-    Money,
-    String,
-    id_from_path,
-    read_json,
-    validate,
-)
+from jaan.web.fields import MAX_INT, Blank, Date, Days, Id, Money, Text, Weight
+from jaan.web.input import FormBody, partial
+from jaan.web.validation import id_from_path
 
 routes = RouteTable("catalogue admin")
 
-TAX_CATEGORIES = ("grocery", "prepared_food", "beverage", "alcohol")
+TaxCategory = Literal["grocery", "prepared_food", "beverage", "alcohol"]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+# What a form sends that is not a column of products.
+_NOT_COLUMNS = frozenset({"category_id", "category", "stock", "on_hand_quantity", "adjustment_reason"})
 
-# The admin form's camelCase fields that map straight onto a column.
-COLUMNS = {
-    "name": "name",
-    "sku": "sku",
-    "description": "description",
-    "shortDescription": "short_description",
-    "price": "price",
-    "comparePrice": "compare_price",
-    "costPrice": "cost_price",
-    "unit": "unit",
-    "weight": "weight",
-    "isFeatured": "is_featured",
-    "isNew": "is_new",
-    "images": "images",
-    "lowStockThreshold": "low_stock_threshold",
-    "allowNegativeStock": "allow_negative_stock",
-    "upcCode": "upc_code",
-    "isTaxable": "is_taxable",
-    "taxCategory": "tax_category",
-    "expiryDate": "expiry_date",
-    "batchNumber": "batch_number",
-    "lotNumber": "lot_number",
-    "expiryAlertDays": "expiry_alert_days",
-    "supplierName": "supplier_name",
-    "supplierId": "supplier_id",
-    "caseSize": "case_size",
-    "leadTimeDays": "lead_time_days",
-    "hasVariants": "has_variants",
-}
 
-PRODUCT_BODY: dict[str, Field] = {
-    "name": String(min_length=1, max_length=200),
-    "sku": String(min_length=1, max_length=100),
-    "price": Money(),
-    "description": String(max_length=10_000),
-    "unit": String(min_length=1, max_length=20),
-    "shortDescription": String(max_length=500, default=""),
-    "categoryId": Integer(minimum=1, required=False, nullable=True),
-    "category": String(max_length=200, required=False, nullable=True),  # a category name (old client)
-    "comparePrice": Money(required=False, nullable=True),
-    "costPrice": Money(required=False, nullable=True),
-    "stock": Integer(minimum=0, default=0),
-    "onHandQuantity": Integer(minimum=0, required=False, nullable=True),  # the old form's stock field
-    "weight": Weight(required=False, nullable=True),
-    "isFeatured": Boolean(default=False),
-    "isNew": Boolean(default=False),
-    "images": ListOf(String(min_length=1, max_length=2000), max_items=20, default=[], nullable=True),
-    "lowStockThreshold": Integer(minimum=0, default=10),
-    "allowNegativeStock": Boolean(default=False),
-    "upcCode": String(pattern=r"[0-9]{12}", required=False, nullable=True),
-    "isTaxable": Boolean(default=False),
-    "taxCategory": Choice(TAX_CATEGORIES, default="grocery"),
-    "expiryDate": Date(required=False, nullable=True),
-    "batchNumber": String(max_length=50, required=False, nullable=True),
-    "lotNumber": String(max_length=50, required=False, nullable=True),
-    "expiryAlertDays": Integer(minimum=0, maximum=3650, default=7),
-    "supplierName": String(max_length=255, required=False, nullable=True),
-    "supplierId": Integer(minimum=1, required=False, nullable=True),
-    "caseSize": Integer(minimum=1, required=False, nullable=True),
-    "leadTimeDays": Integer(minimum=0, maximum=3650, required=False, nullable=True),
-    "hasVariants": Boolean(default=False),
-}
-EDIT_BODY: dict[str, Field] = {
-    **PRODUCT_BODY,
-    "adjustmentReason": String(max_length=100, required=False, nullable=True),
-}
-# What the old client sends for "none" in these fields: "" for blanks, 0 for unset numbers
-# (and 0 is not a meaningful compare price, weight, supplier or case size).
-_BLANK_MEANS_NONE = ("category", "upcCode", "expiryDate", "batchNumber", "lotNumber", "supplierName")
-_ZERO_MEANS_NONE = ("comparePrice", "costPrice", "weight", "supplierId", "caseSize", "categoryId")
+class NewProduct(FormBody):
+    """A product as the admin form sends it; its initial stock enters through the ledger."""
+
+    # What the old client sends for "none": "" for blanks, 0 for unset numbers (0 is not a
+    # meaningful compare price, weight, supplier or case size).
+    blanks = ("category", "upcCode", "expiryDate", "batchNumber", "lotNumber", "supplierName")
+    zeros = ("comparePrice", "costPrice", "weight", "supplierId", "caseSize", "categoryId")
+
+    name: Annotated[str, Text(1, 200)]
+    sku: Annotated[str, Text(1, 100)]
+    price: Money
+    description: Annotated[str, Text(max_length=10_000)]
+    unit: Annotated[str, Text(1, 20)]
+    short_description: Annotated[str, Text(max_length=500)] = ""
+    category_id: Id | Zero | None = None
+    category: Annotated[str, Text(max_length=200)] | None = None  # a category name (old client)
+    compare_price: Money | None = None
+    cost_price: Money | None = None
+    stock: Count = 0
+    on_hand_quantity: Count | None = None  # the old form's stock field
+    weight: Weight | Zero | None = None
+    is_featured: bool = False
+    is_new: bool = False
+    images: Annotated[list[Annotated[str, Text(1, 2000)]], Field(max_length=20)] | None = Field(default_factory=list)
+    low_stock_threshold: Count = 10
+    allow_negative_stock: bool = False
+    upc_code: UpcA | Blank | None = None
+    is_taxable: bool = False
+    tax_category: TaxCategory = "grocery"
+    expiry_date: Date | Blank | None = None
+    batch_number: Annotated[str, Text(max_length=50)] | None = None
+    lot_number: Annotated[str, Text(max_length=50)] | None = None
+    expiry_alert_days: Days = 7
+    supplier_name: Annotated[str, Text(max_length=255)] | None = None
+    supplier_id: Id | Zero | None = None
+    case_size: Id | Zero | None = None
+    lead_time_days: Days | None = None
+    has_variants: bool = False
+
+
+class ProductFields(NewProduct):
+    adjustment_reason: Annotated[str, Text(max_length=100)] | None = None
+
+
+ProductChanges = partial(ProductFields, "ProductChanges")
+
+
+class AdminProduct(Shape):
+    id: int
+    name: str
+    slug: str
+    sku: str
+    price: float
+    stock_quantity: int
+    on_hand_quantity: int
+    images: list[str]
+
+
+class OneAdminProduct(Envelope[AdminProduct]):
+    """The product, every column (plus the old form's on_hand_quantity)."""
+
 
 _SELECT_SQL = (
     "SELECT p.*, coalesce(c.name, '') AS category_name FROM products p"
@@ -130,20 +118,19 @@ _CONFLICTS = {
 }
 
 
-async def _product_form(request: web.Request, schema: dict[str, Field], *, partial: bool) -> dict[str, Any]:
-    data = blank_as_null(await read_json(request), blanks=_BLANK_MEANS_NONE, zeros=_ZERO_MEANS_NONE)
-    form = validate(schema, data, partial=partial)
-    upc_a(form, "upcCode")
+def _product_form(body: NewProduct, *, sent_only: bool) -> dict[str, Any]:
+    """The form by column name (only what was sent, for an edit)."""
+    form = body.model_dump(exclude_unset=sent_only)
     if "images" in form and form["images"] is None:
         form["images"] = []
-    if form.get("stock") is None and form.get("onHandQuantity") is not None:
-        form["stock"] = form["onHandQuantity"]
-    form.pop("onHandQuantity", None)
+    if form.get("stock") is None and form.get("on_hand_quantity") is not None:
+        form["stock"] = form["on_hand_quantity"]
+    form.pop("on_hand_quantity", None)
     return form
 
 
 def _columns(form: dict[str, Any]) -> dict[str, Any]:
-    return {COLUMNS[key]: value for key, value in form.items() if key in COLUMNS}
+    return {key: value for key, value in form.items() if key not in _NOT_COLUMNS}
 
 
 def _conflict(exc: psycopg2.errors.UniqueViolation) -> Conflict:
@@ -158,10 +145,7 @@ async def _insert_with_free_slug(cur: Cursor, values: dict[str, Any]) -> int:
     fails on the slug alone, so it rolls back to a savepoint and picks again (the winner's
     row is committed by then, so the next pick sees it).
     """
-    names = [*values, "slug"]
-    sql = (
-        f"INSERT INTO products ({', '.join(names)}) VALUES ({', '.join(f'%({name})s' for name in names)}) RETURNING id"
-    )
+    sql = insert_sql("products", [*values, "slug"], "id")
     for _ in range(_SLUG_ATTEMPTS):
         slug = await free_slug(cur, values["name"])
         await cur.execute("SAVEPOINT product_slug")
@@ -179,7 +163,7 @@ async def _insert_with_free_slug(cur: Cursor, values: dict[str, Any]) -> int:
 
 async def create_product(cur: Cursor, form: dict[str, Any], actor: CurrentUser, ip: str | None) -> Row:
     """Insert a product with a fresh slug; its initial stock enters through the ledger."""
-    category_id = await resolve_category(cur, form.pop("categoryId", None), form.pop("category", None))
+    category_id = await resolve_category(cur, form.pop("category_id", None), form.pop("category", None))
     stock = form.pop("stock", 0)
     product_id = await _insert_with_free_slug(cur, {**_columns(form), "category_id": category_id})
     if stock:
@@ -203,15 +187,16 @@ async def update_product(cur: Cursor, product_id: int, form: dict[str, Any], act
     locked = await cur.fetch_one(_LOCK_SQL, (product_id,))
     if locked is None:
         raise NotFound("Product not found")
-    reason = form.pop("adjustmentReason", None) or "admin edit"
+    reason = form.pop("adjustment_reason", None) or "admin edit"
     stock = form.pop("stock", None)
     values = _columns(form)
-    if "categoryId" in form or "category" in form:
-        values["category_id"] = await resolve_category(cur, form.get("categoryId"), form.get("category"))
+    if "category_id" in form or "category" in form:
+        values["category_id"] = await resolve_category(cur, form.get("category_id"), form.get("category"))
     if values:
-        assignments = ", ".join(f"{column} = %({column})s" for column in values)
         try:
-            await cur.execute(f"UPDATE products SET {assignments} WHERE id = %(id)s", {**values, "id": product_id})
+            await cur.execute(
+                f"UPDATE products SET {assignments(values)} WHERE id = %(id)s", {**values, "id": product_id}
+            )
         except psycopg2.errors.UniqueViolation as exc:
             raise _conflict(exc) from exc
     changed = sorted(form)
@@ -258,9 +243,17 @@ async def _product(cur: Cursor, product_id: int) -> Row:
     return row
 
 
-@routes.route("POST", "/api/admin/products", access=Access.ADMIN, summary="Create a product", body=PRODUCT_BODY)
-async def post_product(request: web.Request) -> web.Response:
-    form = await _product_form(request, PRODUCT_BODY, partial=False)
+@routes.route(
+    "POST",
+    "/api/admin/products",
+    access=Access.ADMIN,
+    summary="Create a product",
+    body=NewProduct,
+    responses={200: OneAdminProduct},
+    errors=(409,),
+)
+async def post_product(request: web.Request, body: NewProduct) -> web.Response:
+    form = _product_form(body, sent_only=False)
     async with request.app[DATABASE].transaction() as cur:
         row = await create_product(cur, form, current_user(request), client_address(request))
     forget_catalogue_here(request)
@@ -273,18 +266,22 @@ async def post_product(request: web.Request) -> web.Response:
     "/api/admin/products/{id}",
     access=Access.ADMIN,
     summary="Edit a product: only the fields sent change",
-    body=EDIT_BODY,
+    body=ProductChanges,
+    responses={200: OneAdminProduct},
+    errors=(409,),
 )
-async def put_product(request: web.Request) -> web.Response:
+async def put_product(request: web.Request, body: ProductFields) -> web.Response:
     product_id = id_from_path(request, "Product not found")
-    form = await _product_form(request, EDIT_BODY, partial=True)
+    form = _product_form(body, sent_only=True)
     async with request.app[DATABASE].transaction() as cur:
         row = await update_product(cur, product_id, form, current_user(request), client_address(request))
     forget_catalogue_here(request)
     return ok(admin_product(row))
 
 
-@routes.route("DELETE", "/api/admin/products/{id}", access=Access.ADMIN, summary="Archive a product")
+@routes.route(
+    "DELETE", "/api/admin/products/{id}", access=Access.ADMIN, summary="Archive a product", responses={200: Done}
+)
 async def delete_product(request: web.Request) -> web.Response:
     product_id = id_from_path(request, "Product not found")
     async with request.app[DATABASE].transaction() as cur:

@@ -1,36 +1,16 @@
-"""What the admin product and variant forms share: their quirks and UPC-A."""
+"""What the admin product and variant forms share: UPC-A codes and the "nothing here" values."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Literal
 
-from jaan.web.errors import InvalidInput
-from jaan.web.validation import Decimal_
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
+from jaan.web.fields import Text
 
-class Weight(Decimal_):
-    """A weight: a finite number with at most three decimals (the columns' numeric(12, 3))."""
-
-    places = 3
-
-
-def blank_as_null(data: Any, *, blanks: Iterable[str] = (), zeros: Iterable[str] = ()) -> Any:
-    """The body with the old admin form's "nothing here" values turned into null.
-
-    That form sends ``""`` for an empty text or date input and ``0`` for an unset number;
-    the original stored both as NULL, and so do we (rather than refusing them).
-    """
-    if not isinstance(data, dict):
-        return data  # validation says what is wrong with it
-    clean = dict(data)
-    for key in blanks:
-        if isinstance(clean.get(key), str) and not clean[key].strip():
-            clean[key] = None
-    for key in zeros:
-        if clean.get(key) in (0, "0", "") and not isinstance(clean.get(key), bool):
-            clean[key] = None
-    return clean
+# The old admin form sends 0 for an unset number (a weight, a supplier, a case size); it means none.
+Zero = Literal[0]
 
 
 def upc_a_is_valid(code: str) -> bool:
@@ -42,8 +22,10 @@ def upc_a_is_valid(code: str) -> bool:
     return (10 - (3 * odd + even) % 10) % 10 == digits[11]
 
 
-def upc_a(form: dict[str, Any], field: str) -> None:
-    """Refuse (400) a UPC-A in `form[field]` whose check digit is wrong."""
-    code = form.get(field)
-    if code is not None and not upc_a_is_valid(code):
-        raise InvalidInput("Invalid input", details={field: "is not a valid UPC-A code (check digit)"})
+def _upc_a(code: str) -> str:
+    if not upc_a_is_valid(code):
+        raise PydanticCustomError("upc_a", "is not a valid UPC-A code (check digit)")
+    return code
+
+
+UpcA = Annotated[str, Text(12, 12, pattern=r"^[0-9]{12}$"), AfterValidator(_upc_a)]

@@ -6,74 +6,90 @@ outright; the ledger rows that named one keep the product and lose the variant (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg2.errors
 import psycopg2.extras
 from aiohttp import web
+from pydantic import Field
 
 from jaan.db.pool import Cursor, Row
+from jaan.db.sql import assignments, insert_sql
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
-from jaan.shop.catalogue.forms import Weight, blank_as_null, upc_a
+from jaan.shop.catalogue.forms import UpcA, Zero
 from jaan.state import DATABASE
+from jaan.web.answers import Done, Envelope, Shape
 from jaan.web.client_address import client_address
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
-from jaan.web.validation import Boolean, Field, Integer, Mapping_, Money, String, id_from_path, read_json, validate
+from jaan.web.fields import MAX_INT, Blank, Money, Text, Weight
+from jaan.web.input import FormBody, partial
+from jaan.web.validation import id_from_path
 
 routes = RouteTable("catalogue admin")
 
-COLUMNS = {
-    "variantName": "variant_name",
-    "variantType": "variant_type",
-    "sku": "sku",
-    "upcCode": "upc_code",
-    "price": "price",
-    "comparePrice": "compare_price",
-    "costPrice": "cost_price",
-    "onHandQuantity": "on_hand_quantity",
-    "lowStockThreshold": "low_stock_threshold",
-    "weight": "weight",
-    "weightUnit": "weight_unit",
-    "attributes": "attributes",
-    "sortOrder": "sort_order",
-    "isActive": "is_active",
-}
+JsonScalar = str | int | float | bool | None
 
-VARIANT_BODY: dict[str, Field] = {
-    "variantName": String(min_length=1, max_length=255),
-    "variantType": String(min_length=1, max_length=50),
-    "price": Money(),
-    "sku": String(min_length=1, max_length=100, required=False, nullable=True),
-    "upcCode": String(pattern=r"[0-9]{12}", required=False, nullable=True),
-    "comparePrice": Money(required=False, nullable=True),
-    "costPrice": Money(required=False, nullable=True),
-    "onHandQuantity": Integer(minimum=0, default=0),
-    "lowStockThreshold": Integer(minimum=0, default=10),
-    "weight": Weight(required=False, nullable=True),
-    "weightUnit": String(min_length=1, max_length=20, default="kg"),
-    "attributes": Mapping_(default={}, nullable=True),
-    "sortOrder": Integer(minimum=-1_000_000, maximum=1_000_000, default=0),
-    "isActive": Boolean(default=True),
-}
-_BLANK_MEANS_NONE = ("sku", "upcCode")
-_ZERO_MEANS_NONE = ("comparePrice", "costPrice", "weight")
+
+class NewVariant(FormBody):
+    """A variant: catalogue data only (stock is counted per product)."""
+
+    blanks = ("sku", "upcCode")
+    zeros = ("comparePrice", "costPrice", "weight")
+
+    variant_name: Annotated[str, Text(1, 255)]
+    variant_type: Annotated[str, Text(1, 50)]
+    price: Money
+    sku: Annotated[str, Text(1, 100)] | Blank | None = None
+    upc_code: UpcA | Blank | None = None
+    compare_price: Money | None = None
+    cost_price: Money | None = None
+    on_hand_quantity: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
+    low_stock_threshold: Annotated[int, Field(ge=0, le=MAX_INT)] = 10
+    weight: Weight | Zero | None = None
+    weight_unit: Annotated[str, Text(1, 20)] = "kg"
+    # Free-form, but flat: a name and a JSON scalar per attribute (size: "1 kg", organic: true).
+    attributes: Annotated[dict[Annotated[str, Text(max_length=100)], JsonScalar], Field(max_length=50)] | None = Field(
+        default_factory=dict
+    )
+    sort_order: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+    is_active: bool = True
+
+
+VariantChanges = partial(NewVariant, "VariantChanges")
+
+
+class Variant(Shape):
+    id: int
+    product_id: int
+    variant_name: str
+    variant_type: str
+    price: float
+    is_active: bool
+
+
+class OneVariant(Envelope[Variant]):
+    """The variant."""
+
+
+class VariantList(Envelope[list[Variant]]):
+    """The product's variants, in the admin's order."""
+
 
 _LIVE_PRODUCT_SQL = "SELECT id, name FROM products WHERE id = %s AND archived_at IS NULL"
 _LIST_SQL = "SELECT * FROM product_variants WHERE product_id = %s ORDER BY sort_order, variant_name, id"
 _DELETE_SQL = "DELETE FROM product_variants WHERE id = %s RETURNING id, product_id, variant_name, sku"
 
 
-async def _variant_form(request: web.Request, *, partial: bool) -> dict[str, Any]:
-    data = blank_as_null(await read_json(request), blanks=_BLANK_MEANS_NONE, zeros=_ZERO_MEANS_NONE)
-    form = validate(VARIANT_BODY, data, partial=partial)
-    upc_a(form, "upcCode")
-    if "attributes" in form:
-        form["attributes"] = psycopg2.extras.Json(form["attributes"] or {})
-    return {COLUMNS[key]: value for key, value in form.items()}
+def _variant_form(body: NewVariant, *, sent_only: bool) -> dict[str, Any]:
+    """The form by column name (only what was sent, for an edit)."""
+    values = body.model_dump(exclude_unset=sent_only)
+    if "attributes" in values:
+        values["attributes"] = psycopg2.extras.Json(values["attributes"] or {})
+    return values
 
 
 async def _live_product(cur: Cursor, product_id: int) -> Row:
@@ -102,13 +118,7 @@ async def create_variant(
     """Add a variant to a live product."""
     product = await _live_product(cur, product_id)
     values = {**values, "product_id": product_id}
-    names = list(values)
-    row = await _write(
-        cur,
-        f"INSERT INTO product_variants ({', '.join(names)})"
-        f" VALUES ({', '.join(f'%({name})s' for name in names)}) RETURNING *",
-        values,
-    )
+    row = await _write(cur, insert_sql("product_variants", values), values)
     assert row is not None
     await _record(cur, "Variant Created", f"Variant {row['variant_name']} of {product['name']} created", row, actor, ip)
     return row
@@ -119,8 +129,7 @@ async def update_variant(
 ) -> Row:
     """Change only the fields sent (an omitted isActive stays as it is)."""
     if values:
-        assignments = ", ".join(f"{column} = %({column})s" for column in values)
-        sql = f"UPDATE product_variants SET {assignments} WHERE id = %(id)s RETURNING *"
+        sql = f"UPDATE product_variants SET {assignments(values)} WHERE id = %(id)s RETURNING *"
     else:
         sql = "SELECT * FROM product_variants WHERE id = %(id)s FOR UPDATE"
     row = await _write(cur, sql, {**values, "id": variant_id})
@@ -163,7 +172,13 @@ async def _record(
     )
 
 
-@routes.route("GET", "/api/admin/products/{id}/variants", access=Access.ADMIN, summary="The variants of a product")
+@routes.route(
+    "GET",
+    "/api/admin/products/{id}/variants",
+    access=Access.ADMIN,
+    summary="The variants of a product",
+    responses={200: VariantList},
+)
 async def get_variants(request: web.Request) -> web.Response:
     product_id = id_from_path(request, "Product not found")
     async with request.app[DATABASE].cursor() as cur:
@@ -175,11 +190,13 @@ async def get_variants(request: web.Request) -> web.Response:
     "/api/admin/products/{id}/variants",
     access=Access.ADMIN,
     summary="Add a variant to a product",
-    body=VARIANT_BODY,
+    body=NewVariant,
+    responses={200: OneVariant},
+    errors=(409,),
 )
-async def post_variant(request: web.Request) -> web.Response:
+async def post_variant(request: web.Request, body: NewVariant) -> web.Response:
     product_id = id_from_path(request, "Product not found")
-    values = await _variant_form(request, partial=False)
+    values = _variant_form(body, sent_only=False)
     async with request.app[DATABASE].transaction() as cur:
         row = await create_variant(cur, product_id, values, current_user(request), client_address(request))
     return ok(row)
@@ -190,17 +207,21 @@ async def post_variant(request: web.Request) -> web.Response:
     "/api/admin/variants/{id}",
     access=Access.ADMIN,
     summary="Edit a variant: only the fields sent change",
-    body=VARIANT_BODY,
+    body=VariantChanges,
+    responses={200: OneVariant},
+    errors=(409,),
 )
-async def put_variant(request: web.Request) -> web.Response:
+async def put_variant(request: web.Request, body: NewVariant) -> web.Response:
     variant_id = id_from_path(request, "Variant not found")
-    values = await _variant_form(request, partial=True)
+    values = _variant_form(body, sent_only=True)
     async with request.app[DATABASE].transaction() as cur:
         row = await update_variant(cur, variant_id, values, current_user(request), client_address(request))
     return ok(row)
 
 
-@routes.route("DELETE", "/api/admin/variants/{id}", access=Access.ADMIN, summary="Delete a variant")
+@routes.route(
+    "DELETE", "/api/admin/variants/{id}", access=Access.ADMIN, summary="Delete a variant", responses={200: Done}
+)
 async def delete_variant_route(request: web.Request) -> web.Response:
     variant_id = id_from_path(request, "Variant not found")
     async with request.app[DATABASE].transaction() as cur:
