@@ -201,7 +201,14 @@ class Settings:
     )
     password_min_length: int = _setting(10, "JAAN_PASSWORD_MIN_LENGTH", "shortest password accepted at sign-up")
     signin_max_failures: int = _setting(
-        5, "JAAN_SIGNIN_MAX_FAILURES", "failed sign-ins per account within the window before 429"
+        5,
+        "JAAN_SIGNIN_MAX_FAILURES",
+        "failed sign-ins per account from one client address within the window before that address is refused",
+    )
+    signin_max_failures_per_account: int = _setting(
+        50,
+        "JAAN_SIGNIN_MAX_FAILURES_PER_ACCOUNT",
+        "failed sign-ins per account from all addresses within the window before 429 (the ceiling)",
     )
     signin_max_failures_per_address: int = _setting(
         30,
@@ -210,6 +217,15 @@ class Settings:
     )
     signin_window: float = _setting(
         900.0, "JAAN_SIGNIN_WINDOW", "seconds over which failed sign-ins are counted, and the lock-out lasts"
+    )
+    signup_max_per_address: int = _setting(
+        20, "JAAN_SIGNUP_MAX_PER_ADDRESS", "sign-ups per client address within abuse_window before 429"
+    )
+    contact_max_per_address: int = _setting(
+        10, "JAAN_CONTACT_MAX_PER_ADDRESS", "contact-form posts per client address within abuse_window before 429"
+    )
+    abuse_window: float = _setting(
+        3600.0, "JAAN_ABUSE_WINDOW", "seconds over which sign-ups and contact-form posts per address are counted"
     )
 
     @classmethod

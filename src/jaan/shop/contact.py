@@ -11,10 +11,12 @@ from aiohttp import web
 from jaan.db.pool import Cursor
 from jaan.db.sql import escape_like, insert_sql
 from jaan.routes import Access, RouteTable
+from jaan.shop.abuse import count_request
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
-from jaan.state import DATABASE
+from jaan.state import DATABASE, SETTINGS
 from jaan.web.answers import Done, Envelope, Page, Shape
+from jaan.web.client_address import client_address, limit_key
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import NotFound
 from jaan.web.fields import Email, Text, Uuid
@@ -99,6 +101,11 @@ class Deleted(Done):
     responses={201: Received},
 )
 async def submit(request: web.Request, body: ContactForm) -> web.Response:
+    settings = request.app[SETTINGS]
+    address = limit_key(client_address(request))
+    await count_request(
+        request.app[DATABASE], "contact", address, settings.contact_max_per_address, settings.abuse_window
+    )
     form = body.model_dump()
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one(insert_sql("contact_submissions", form, FORM_COLUMNS), form)

@@ -87,3 +87,15 @@ def client_address(request: web.Request) -> str:
         # request.remote is the socket's peer (no middleware here rewrites it).
         request[_ADDRESS] = resolve(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
     return request[_ADDRESS]
+
+
+def limit_key(address: str) -> str:
+    """The key an address is counted under by rate limits: an IPv6 client's /64, an IPv4 address.
+
+    One IPv6 customer gets a whole /64 (or more) and rotates through it for free: counting each
+    /128 apart would count nothing.
+    """
+    parsed = parse_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed) if parsed is not None else address

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 from jaan.shop.accounts import throttle
+from jaan.web.client_address import limit_key
 
 SHOP = "https://shop.example"
 PASSWORD = "a long enough password"
@@ -30,7 +31,8 @@ def quick_slow_down(monkeypatch):
 
 
 def new_address() -> str:
-    return str(ipaddress.IPv6Address((0x20010DB8 << 96) | random.getrandbits(64)))
+    # A /64 of its own: rate limits count an IPv6 client by its /64.
+    return str(ipaddress.IPv6Address((0x20010DB8 << 96) | random.getrandbits(96)))
 
 
 def new_email() -> str:
@@ -306,8 +308,29 @@ async def test_after_the_limit_even_the_right_password_is_refused_with_retry_aft
     }
     assert 590 <= int(refused.headers["Retry-After"]) <= 600
     assert "Set-Cookie" not in refused.headers
-    # The lock is the account's, wherever the attempts come from.
-    assert (await Browser(web.client).signin(account.email, PASSWORD)).status == 429
+    # The lock is the attacker's address's: the owner, elsewhere, signs in.
+    assert (await Browser(web.client).signin(account.email, PASSWORD)).status == 200
+
+
+async def test_an_attacker_cannot_lock_the_owner_out(browser, make_account):
+    """Many wrong passwords from one address (a /64) lock that address out of the account only."""
+    attacker = await browser(signin_max_failures=5)
+    account = make_account(password=PASSWORD)
+    statuses = [(await attacker.signin(account.email, f"guess {n}")).status for n in range(20)]
+    assert statuses == [401] * 5 + [429] * 15
+    rotated = Browser(attacker.client, attacker.address.rsplit(":", 1)[0] + ":1")  # same /64, new /128
+    assert (await rotated.signin(account.email, PASSWORD)).status == 429
+    owner = Browser(attacker.client)
+    assert (await owner.signin(account.email, PASSWORD)).status == 200
+
+
+async def test_the_account_ceiling_holds_against_many_addresses(browser, make_account):
+    web = await browser(signin_max_failures=5, signin_max_failures_per_account=6)
+    account = make_account(password=PASSWORD)
+    for _ in range(6):
+        assert (await Browser(web.client).signin(account.email, "not the password")).status == 401
+    refused = await Browser(web.client).signin(account.email, PASSWORD)
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
 
 
 async def test_a_successful_sign_in_resets_the_accounts_count(browser, make_account, probe_database):
@@ -322,7 +345,7 @@ async def test_a_successful_sign_in_resets_the_accounts_count(browser, make_acco
     counts = query(
         probe_database,
         "SELECT scope, failures FROM signin_failures WHERE key IN (%s, %s) ORDER BY scope",
-        (account.email, web.address),
+        (account.email, limit_key(web.address)),
     )
     assert counts == [("address", 4)]
 
@@ -339,8 +362,8 @@ async def test_the_per_address_limit_refuses_every_account_from_that_address(bro
 
 async def test_two_app_instances_share_one_count(browser, make_account):
     account = make_account(password=PASSWORD)
-    first = await browser(signin_max_failures=4)
-    second = await browser(signin_max_failures=4)
+    first = await browser(signin_max_failures_per_account=4)
+    second = await browser(signin_max_failures_per_account=4)
     for web in (first, second, first, second):
         assert (await web.signin(account.email, "not the password")).status == 401
     assert (await first.signin(account.email, PASSWORD)).status == 429
@@ -349,8 +372,8 @@ async def test_two_app_instances_share_one_count(browser, make_account):
 
 async def test_concurrent_attempts_check_no_more_passwords_than_the_limit(browser, make_account):
     account = make_account(password=PASSWORD)
-    first = await browser(signin_max_failures=3)
-    second = await browser(signin_max_failures=3)
+    first = await browser(signin_max_failures_per_account=3)
+    second = await browser(signin_max_failures_per_account=3)
     attempts = [(first if i % 2 else second).signin(account.email, f"guess {i}") for i in range(12)]
     statuses = sorted(response.status for response in await asyncio.gather(*attempts))
     assert statuses == [401] * 3 + [429] * 9

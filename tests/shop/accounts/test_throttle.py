@@ -23,7 +23,10 @@ async def database(probe_database):
 
 @pytest.fixture
 def settings(probe_database):
-    return settings_for_tests(probe_database, signin_max_failures=3, signin_max_failures_per_address=5)
+    # The pair and the account alike lock at 3: the account's count is what these tests read.
+    return settings_for_tests(
+        probe_database, signin_max_failures=3, signin_max_failures_per_account=3, signin_max_failures_per_address=5
+    )
 
 
 def keys() -> tuple[str, str]:
@@ -89,8 +92,8 @@ async def test_a_passed_window_starts_the_count_afresh(database, settings):
         await claim(database, settings, email, address)
     await database.execute(
         "UPDATE signin_failures SET window_started_at = now() - interval '2 hours',"
-        " locked_until = now() - interval '1 hour' WHERE key IN (%s, %s)",
-        (email, address),
+        " locked_until = now() - interval '1 hour' WHERE key IN (%s, %s, %s)",
+        (email, address, throttle.pair_key(email, address)),
     )
     attempt = await claim(database, settings, email, address)
     assert (attempt.email_failures, attempt.address_failures) == (1, 1)
@@ -141,3 +144,22 @@ def test_the_slow_down_grows_towards_the_lock_and_is_capped(settings):
     assert 0 < delay(2) < delay(3) <= throttle.MAX_DELAY
     assert delay(1, address_failures=5) > 0
     assert delay(50, 50) == throttle.MAX_DELAY == 1.0
+
+
+async def test_the_pair_locks_before_the_account(database, probe_database):
+    settings = settings_for_tests(probe_database, signin_max_failures=2, signin_max_failures_per_account=10)
+    email, attacker = keys()
+    for _ in range(2):
+        await claim(database, settings, email, attacker)
+    with pytest.raises(TooManyRequests):
+        await claim(database, settings, email, attacker)
+    owner = await claim(database, settings, email, keys()[1])  # another address: still counted, not refused
+    assert (owner.pair_failures, owner.email_failures) == (1, 3)
+
+
+def test_ipv6_clients_are_counted_by_their_64():
+    from jaan.web.client_address import limit_key
+
+    assert limit_key("2001:db8:1:2::1") == limit_key("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert limit_key("2001:db8:1:3::1") != limit_key("2001:db8:1:2::1")
+    assert limit_key("198.51.100.7") == "198.51.100.7"

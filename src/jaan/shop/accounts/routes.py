@@ -20,6 +20,7 @@ from jaan.metrics import SIGNIN_FAILURES
 from jaan.periodic import PeriodicJob
 from jaan.routes import Access, RouteTable
 from jaan.settings import Settings
+from jaan.shop.abuse import count_request, remove_stale_counts
 from jaan.shop.accounts import throttle
 from jaan.shop.accounts.middleware import current_user, token_of
 from jaan.shop.accounts.passwords import hash_password, verify_password
@@ -29,7 +30,7 @@ from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, create_sessio
 from jaan.shop.activity import record_activity
 from jaan.state import DATABASE, SETTINGS
 from jaan.web.answers import Message, Shape
-from jaan.web.client_address import client_address
+from jaan.web.client_address import client_address, limit_key
 from jaan.web.credentials import SESSION_COOKIE
 from jaan.web.envelope import json_response
 from jaan.web.errors import Conflict, Unauthorized
@@ -229,6 +230,14 @@ def _session_body(session: Row) -> dict[str, Any]:
 )
 async def signup(request: web.Request, body: SignUp) -> web.Response:
     settings = request.app[SETTINGS]
+    # Counted before the password is hashed: the hash is what an abuser would make us pay for.
+    await count_request(
+        request.app[DATABASE],
+        "signup",
+        limit_key(client_address(request)),
+        settings.signup_max_per_address,
+        settings.abuse_window,
+    )
     user, session = await sign_up(
         request.app[DATABASE],
         settings,
@@ -292,7 +301,11 @@ def housekeeping_jobs(settings: Settings, interval: float = 600.0) -> list[Perio
     async def forget_stale_failures(cur: Cursor) -> int:
         return await throttle.remove_stale(cur, settings)
 
+    async def forget_stale_counts(cur: Cursor) -> int:
+        return await remove_stale_counts(cur, settings.abuse_window)
+
     return [
         PeriodicJob("purge expired sessions", interval, purge_expired),
         PeriodicJob("forget stale sign-in failures", interval, forget_stale_failures),
+        PeriodicJob("forget stale request counts", interval, forget_stale_counts),
     ]
