@@ -4,31 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
 from jaan.db.errors import StatementTimeout
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
 from jaan.state import DATABASE
 from jaan.web.envelope import ok
-from jaan.web.validation import Integer, Money, String, parse_body
+from jaan.web.fields import Money, Text
+from jaan.web.input import Body
 
 probes = RouteTable("probes")
 MB = 1024 * 1024
 
 
-@probes.route("POST", "/probe/order", access=Access.PUBLIC, summary="validate a body")
-async def validated(request: web.Request) -> web.Response:
-    body = await parse_body(
-        request,
-        {
-            "name": String(min_length=1, max_length=50),
-            "quantity": Integer(minimum=1, maximum=1000),
-            "price": Money(),
-        },
-    )
-    return ok(body)
+class ProbeOrder(Body):
+    name: Annotated[str, Text(1, 50)]
+    quantity: Annotated[int, Field(ge=1, le=1000)]
+    price: Money
+
+
+@probes.route("POST", "/probe/order", access=Access.PUBLIC, summary="validate a body", body=ProbeOrder)
+async def validated(request: web.Request, body: ProbeOrder) -> web.Response:
+    return ok(body.model_dump())
 
 
 @probes.route("GET", "/probe/boom", access=Access.PUBLIC, summary="our bug")

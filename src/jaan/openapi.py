@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from jaan.routes import DOCUMENT, ROUTE_INFO, Access, Route
+from jaan.routes import DOCUMENT, ROUTE_INFO, Access, Raw, Route
 from jaan.web.answers import AnyObject, Failure
 from jaan.web.fields import MAX_INT
 from jaan.web.input import BAD_TEXT
@@ -66,7 +66,7 @@ def _document(routes: list[Route], title: str, version: str) -> dict[str, Any]:
     for route in routes:
         if route.body_model is not None:
             wanted.append((route.body_model, "validation"))
-        wanted.extend((model, "serialization") for model in route.responses.values())
+        wanted.extend((model, "serialization") for model in route.responses.values() if not isinstance(model, Raw))
     refs, definitions = models_json_schema(list(dict.fromkeys(wanted)), ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -113,10 +113,12 @@ def _operation(route: Route, refs: Mapping[Any, Any]) -> dict[str, Any]:
             "required": route.body_required,
             "content": {"application/json": {"schema": refs[(body, "validation")]}},
         }
-    elif isinstance(route.body, dict):
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _legacy(route.body)}}}
     responses: dict[str, Any] = {}
-    for status, model in sorted(route.responses.items()):
+    for status, model in sorted(route.responses.items(), key=lambda item: item[0]):
+        if isinstance(model, Raw):
+            content = {model.media_type: {"schema": {"type": "string"}}}
+            responses[str(status)] = {"description": model.description, "content": content}
+            continue
         responses[str(status)] = {
             "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else "OK",
             "content": {"application/json": {"schema": refs[(model, "serialization")]}},
@@ -158,11 +160,6 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
 def _query_parameters(route: Route) -> list[dict[str, Any]]:
     model = route.query_model
     if model is None:
-        if isinstance(route.query, dict):
-            return [
-                {"name": name, "in": "query", "required": field.required, "schema": field.json_schema()}
-                for name, field in route.query.items()
-            ]
         return []
     schema = model.model_json_schema(mode="validation")
     required = set(schema.get("required", ()))
@@ -182,9 +179,3 @@ def _query_parameters(route: Route) -> list[dict[str, Any]]:
             parameter["description"] = field_schema["description"]
         parameters.append(parameter)
     return parameters
-
-
-def _legacy(schema: dict[str, Any]) -> dict[str, Any]:
-    from jaan.web.validation import object_schema
-
-    return object_schema(schema)

@@ -29,6 +29,14 @@ Handler = Callable[..., Awaitable[web.StreamResponse]]
 BodyFor = Callable[[Settings], type[BaseModel]]
 
 
+@dataclass(frozen=True)
+class Raw:
+    """An answer that is not JSON (a page, an image, metrics text)."""
+
+    media_type: str
+    description: str
+
+
 class Access(enum.Enum):
     """Who may call a route (the spec's P / U / A)."""
 
@@ -46,13 +54,11 @@ class Route:
     summary: str
     body_limit: int | None = None  # bytes; None means the service's default
     tag: str = ""
-    # A model (validated before the handler runs), or during the move to models a legacy
-    # jaan.web.validation schema (documented only; the handler parses it itself).
-    query: type[BaseModel] | Mapping[str, Any] | None = None
-    body: type[BaseModel] | BodyFor | Mapping[str, Any] | None = None
+    query: type[BaseModel] | None = None  # validated before the handler runs
+    body: type[BaseModel] | BodyFor | None = None
     # Status -> the model of that answer's body; the error statuses a route can give are added
     # from what it declares (see jaan.openapi), `errors` names the rest (409, 422, 429).
-    responses: Mapping[int, type[BaseModel]] = dataclasses.field(default_factory=dict)
+    responses: Mapping[int, type[BaseModel] | Raw] = dataclasses.field(default_factory=dict)
     errors: tuple[int, ...] = ()
     # Path parameter -> its type (a jaan.web.fields alias); ids are whole numbers unless declared.
     path_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -66,7 +72,7 @@ class Route:
 
     @property
     def query_model(self) -> type[BaseModel] | None:
-        return self.query if _is_model(self.query) else None  # type: ignore[return-value]
+        return self.query
 
     @property
     def path_names(self) -> list[str]:
@@ -88,9 +94,9 @@ class RouteTable:
         access: Access,
         summary: str,
         body_limit: int | None = None,
-        query: type[BaseModel] | Mapping[str, Any] | None = None,
-        body: type[BaseModel] | BodyFor | Mapping[str, Any] | None = None,
-        responses: Mapping[int, type[BaseModel]] | None = None,
+        query: type[BaseModel] | None = None,
+        body: type[BaseModel] | BodyFor | None = None,
+        responses: Mapping[int, type[BaseModel] | Raw] | None = None,
         errors: tuple[int, ...] = (),
         path_params: Mapping[str, Any] | None = None,
         description: str = "",
@@ -152,7 +158,7 @@ def _is_model(value: object) -> bool:
 
 def _resolved(route: Route, settings: Settings) -> Route:
     body = route.body
-    if body is None or _is_model(body) or isinstance(body, Mapping):
+    if body is None or _is_model(body):
         return route
     build = cast(BodyFor, body)
     return dataclasses.replace(route, body=build(settings))

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import hdrs, web
 
 from jaan.openapi import openapi
-from jaan.routes import Access, RouteTable
+from jaan.routes import Access, Raw, RouteTable
 from jaan.web.answers import AnyObject
 from jaan.web.envelope import json_response
 from jaan.web.errors import NotFound
@@ -105,13 +105,23 @@ async def openapi_document(request: web.Request) -> web.Response:
     return json_response(openapi(request.app))
 
 
-@routes.route("GET", DOCS_PATH, access=Access.PUBLIC, summary="An interactive reference of the OpenAPI document")
+@routes.route(
+    "GET",
+    DOCS_PATH,
+    access=Access.PUBLIC,
+    summary="An interactive reference of the OpenAPI document",
+    responses={200: Raw("text/html", "The reference page"), 304: Raw("text/html", "Not modified")},
+)
 async def docs_page(request: web.Request) -> web.Response:
     return _serve(request, _PAGE_ASSET, {"Content-Security-Policy": _POLICY, "X-Content-Type-Options": "nosniff"})
 
 
 @routes.route(
-    "GET", DOCS_PATH + "/{asset}", access=Access.PUBLIC, summary="The reference page's scripts, styles and icon"
+    "GET",
+    DOCS_PATH + "/{asset}",
+    access=Access.PUBLIC,
+    summary="The reference page's scripts, styles and icon",
+    responses={200: Raw("*/*", "The asset"), 304: Raw("*/*", "Not modified")},
 )
 async def docs_asset(request: web.Request) -> web.Response:
     asset = _asset(request.match_info["asset"])

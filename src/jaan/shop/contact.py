@@ -20,9 +20,8 @@ from jaan.web.client_address import client_address, limit_key
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import NotFound
 from jaan.web.fields import Email, Text, Uuid
-from jaan.web.input import Body, FormBody
+from jaan.web.input import Body, FormBody, uuid_from_path
 from jaan.web.paging import Paging, PerPage, fetch_page
-from jaan.web.validation import uuid_from_path
 
 routes = RouteTable("contact")
 

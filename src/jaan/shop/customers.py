@@ -23,8 +23,8 @@ from jaan.web.answers import AnyObject, Envelope, Page, Shape
 from jaan.web.envelope import ok
 from jaan.web.errors import NotFound
 from jaan.web.fields import Text, Uuid
+from jaan.web.input import uuid_from_path
 from jaan.web.paging import Paging, fetch_page
-from jaan.web.validation import uuid_from_path
 
 routes = RouteTable("customers")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from typing import Literal
 
 import psycopg2.errors
 from aiohttp import web
@@ -11,6 +12,7 @@ from aiohttp import web
 from jaan.db import migrations
 from jaan.routes import Access, RouteTable
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import failure, json_response, ok
 
 routes = RouteTable("health")
@@ -18,7 +20,25 @@ routes = RouteTable("health")
 _expected_migrations = functools.cache(migrations.discover)
 
 
-@routes.route("GET", "/api/health", access=Access.PUBLIC, summary="Liveness: the process answers")
+class Alive(Shape):
+    """The spec's bare shape (#5)."""
+
+    status: Literal["ok"]
+    timestamp: dt.datetime
+
+
+class ReadyState(Shape):
+    status: Literal["ready"]
+    migrations: int
+
+
+class Ready(Envelope[ReadyState]):
+    """Ready: the database answers and every migration is applied."""
+
+
+@routes.route(
+    "GET", "/api/health", access=Access.PUBLIC, summary="Liveness: the process answers", responses={200: Alive}
+)
 async def liveness(request: web.Request) -> web.Response:
     # The spec's bare shape (#5), which monitors already read.
     return json_response({"status": "ok", "timestamp": dt.datetime.now(dt.UTC)})
@@ -29,6 +49,7 @@ async def liveness(request: web.Request) -> web.Response:
     "/api/health/ready",
     access=Access.PUBLIC,
     summary="Readiness: the database answers and every migration is applied",
+    responses={200: Ready},
 )
 async def readiness(request: web.Request) -> web.Response:
     """200 when the database answers and its schema matches the migration files, else 503."""

@@ -25,8 +25,7 @@ from jaan.web.answers import Done, Envelope, Shape
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
 from jaan.web.fields import Blank, Money, Percentage, Text
-from jaan.web.input import FormBody, Query, partial
-from jaan.web.validation import id_from_path
+from jaan.web.input import FormBody, Query, id_from_path, partial
 
 routes = RouteTable("suppliers")
 

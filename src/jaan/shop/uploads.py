@@ -21,11 +21,12 @@ import psycopg2
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from jaan.routes import Access, RouteTable
+from jaan.routes import Access, Raw, RouteTable
 from jaan.settings import Settings
 from jaan.shop.accounts.middleware import current_user
 from jaan.shop.activity import record_activity
 from jaan.state import DATABASE, SETTINGS
+from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import ok
 from jaan.web.errors import InvalidInput, NotFound, UnsupportedMediaType
 from jaan.web.etag import matches
@@ -114,12 +115,22 @@ async def read_images(request: web.Request) -> list[Image]:
     return images
 
 
+class UploadedUrls(Shape):
+    urls: list[str]
+
+
+class Uploaded(Envelope[UploadedUrls]):
+    """Where each uploaded image is served."""
+
+
 @routes.route(
     "POST",
     "/api/admin/uploads",
     access=Access.ADMIN,
     summary="Upload product images (field `files`, up to 10)",
     body_limit=50 * MB,
+    responses={200: Uploaded},
+    errors=(400, 413, 415),
 )
 async def upload(request: web.Request) -> web.Response:
     images = await read_images(request)  # the whole body is in before the transaction opens
@@ -151,7 +162,13 @@ async def upload(request: web.Request) -> web.Response:
     return ok({"urls": [f"{base}/uploads/{image.stored_name}" for image in images]})
 
 
-@routes.route("GET", "/uploads/{name}", access=Access.PUBLIC, summary="An uploaded image")
+@routes.route(
+    "GET",
+    "/uploads/{name}",
+    access=Access.PUBLIC,
+    summary="An uploaded image",
+    responses={200: Raw("image/*", "The image"), 304: Raw("image/*", "Not modified (If-None-Match)")},
+)
 async def serve_upload(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if not STORED_NAME.fullmatch(name):

@@ -29,10 +29,9 @@ from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import dumps, ok
 from jaan.web.errors import Conflict, NotFound
 from jaan.web.fields import Text, Uuid
-from jaan.web.input import Body
+from jaan.web.input import Body, uuid_from_path
 from jaan.web.paging import Paging, PerPage, fetch_page
 from jaan.web.response_cache import RESPONSE_CACHE
-from jaan.web.validation import uuid_from_path
 
 routes = RouteTable("users")
 

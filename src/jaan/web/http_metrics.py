@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from jaan import metrics
-from jaan.routes import Access, RouteTable
+from jaan.routes import Access, Raw, RouteTable
 from jaan.state import SETTINGS
 from jaan.web.client_address import client_address, parse_address, trusted_networks
 from jaan.web.errors import Forbidden
@@ -92,6 +92,8 @@ def may_scrape(request: web.Request) -> bool:
     "/metrics",
     access=Access.PUBLIC,
     summary="Prometheus metrics of the whole service (loopback, trusted proxies and metrics_scrapers only)",
+    responses={200: Raw("text/plain", "Prometheus text exposition format")},
+    errors=(403,),
 )
 async def scrape(request: web.Request) -> web.Response:
     if not may_scrape(request):

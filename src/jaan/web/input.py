@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -26,7 +27,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic.alias_generators import to_camel
 
-from jaan.web.errors import InvalidInput, UnsupportedMediaType
+from jaan.web.errors import InvalidInput, NotFound, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -204,6 +205,25 @@ def parse_query(request: web.Request, model: type[M]) -> M:
     if details:
         raise InvalidInput("Invalid input", details=_printable(details))
     return parse(model, values)
+
+
+_MAX_ID = 2**31 - 1
+
+
+def id_from_path(request: web.Request, not_found: str, name: str = "id") -> int:
+    """A whole-number id from the path; anything else names nothing, so 404 (never a 500)."""
+    text = request.match_info[name]
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= _MAX_ID):
+        raise NotFound(not_found)
+    return int(text)
+
+
+def uuid_from_path(request: web.Request, not_found: str, name: str = "id") -> uuid.UUID:
+    """A UUID from the path; anything else names nothing, so 404."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(not_found) from None
 
 
 def check_path(request: web.Request) -> None:

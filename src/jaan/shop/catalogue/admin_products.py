@@ -30,8 +30,7 @@ from jaan.web.client_address import client_address
 from jaan.web.envelope import json_response, ok
 from jaan.web.errors import Conflict, NotFound
 from jaan.web.fields import MAX_INT, Blank, Date, Days, Id, Money, Text, Weight
-from jaan.web.input import FormBody, partial
-from jaan.web.validation import id_from_path
+from jaan.web.input import FormBody, id_from_path, partial
 
 routes = RouteTable("catalogue admin")
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from jaan.db.pool import Cursor
 from jaan.routes import Access, RouteTable
 from jaan.state import DATABASE
+from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput
 from jaan.web.response_cache import RESPONSE_CACHE, cached_response
@@ -35,7 +36,24 @@ _BY_ID_SQL = "SELECT id FROM categories WHERE id = %s"
 _BY_NAME_SQL = "SELECT id FROM categories WHERE name = %s"
 
 
-@routes.route("GET", "/api/categories", access=Access.PUBLIC, summary="Categories with their product counts")
+class Category(Shape):
+    id: int
+    name: str
+    slug: str
+    product_count: int
+
+
+class CategoryList(Envelope[list[Category]]):
+    """Categories with their product counts."""
+
+
+@routes.route(
+    "GET",
+    "/api/categories",
+    access=Access.PUBLIC,
+    summary="Categories with their product counts",
+    responses={200: CategoryList},
+)
 async def list_categories(request: web.Request) -> web.Response:
     async def build() -> tuple[bytes, list[str]]:
         rows = await request.app[DATABASE].fetch_all(_LIST_SQL, {"placeholder": PLACEHOLDER_IMAGE})

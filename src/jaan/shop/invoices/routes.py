@@ -27,9 +27,8 @@ from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.envelope import ok
 from jaan.web.errors import Conflict, InvalidInput, NotFound
 from jaan.web.fields import Email, Id, Money, Text, money_fits
-from jaan.web.input import Body, partial
+from jaan.web.input import Body, id_from_path, partial
 from jaan.web.paging import Paging, fetch_page
-from jaan.web.validation import id_from_path
 
 routes = RouteTable("invoices")
 

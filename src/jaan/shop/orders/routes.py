@@ -22,10 +22,9 @@ from jaan.web.client_address import client_address
 from jaan.web.envelope import dumps, json_response, ok
 from jaan.web.errors import NotFound
 from jaan.web.fields import Email, Id, Quantity, Text
-from jaan.web.input import Body
+from jaan.web.input import Body, id_from_path
 from jaan.web.paging import Paging, fetch_page
 from jaan.web.response_cache import RESPONSE_CACHE, cached_response
-from jaan.web.validation import id_from_path
 
 routes = RouteTable("orders")
 

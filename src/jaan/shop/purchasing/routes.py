@@ -24,9 +24,8 @@ from jaan.state import DATABASE
 from jaan.web.answers import AnyObject, Envelope, Shape
 from jaan.web.envelope import ok
 from jaan.web.fields import Date, Id, Money, Text, money_fits
-from jaan.web.input import Body
+from jaan.web.input import Body, id_from_path
 from jaan.web.paging import Paging, fetch_page
-from jaan.web.validation import id_from_path
 
 routes = RouteTable("purchasing")
 
