@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 
 import psycopg2
 import pytest
 
-from jaan.db.errors import DatabaseBusy, StatementTimeout
+from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
 from jaan.db.pool import Database, PoolConfig
 
 
@@ -150,3 +151,32 @@ async def test_settings_hold_in_every_statement_but_never_outlive_it(probe_datab
             await db.fetch_value("SELECT pg_sleep(3)")
     finally:
         await db.close()
+
+
+async def test_a_server_that_is_gone_fails_the_acquire_at_once(tmp_path):
+    # What a worker meets while the embedded postmaster is down: no socket to connect to.
+    db = Database(PoolConfig(f"host={tmp_path} port=5432 dbname=jaan user=jaan", min_size=0, max_size=2))
+    await db.open()
+    try:
+        for _ in range(3):
+            with pytest.raises(DatabaseUnavailable):
+                await db.fetch_value("SELECT 1")
+    finally:
+        await db.close()
+
+
+async def test_a_server_that_never_answers_is_busy_after_the_connect_timeout_not_a_hang():
+    # A hung server (stopped, or a black hole) accepts the TCP connection and says nothing.
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    db = Database(
+        PoolConfig(f"host=127.0.0.1 port={port} dbname=jaan user=jaan", min_size=0, max_size=2, connect_timeout=0.3)
+    )
+    await db.open()
+    try:
+        async with asyncio.timeout(10):  # the guard of this test, far above the connect timeout
+            with pytest.raises(DatabaseBusy):
+                await db.fetch_value("SELECT 1")
+    finally:
+        await db.close()
+        silent.close()

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jaan import logs
-from jaan.db.locate import database_dsn
+from jaan.db.locate import locate_database
 from jaan.db.migrations import apply_migrations
 from jaan.serving import budget as budgeting
 from jaan.serving import control, sockets
@@ -114,6 +114,7 @@ def run(settings: Settings, workers: int) -> int:
     import uvloop  # noqa: F401
 
     from jaan import metrics
+    from jaan.serving.database_supervisor import DatabaseSupervisor
     from jaan.serving.master import Master
 
     raise_open_files_limit()
@@ -127,7 +128,8 @@ def run(settings: Settings, workers: int) -> int:
     controller = control.ControlServer(settings.run_dir)  # refuses a second master for this data dir
     metrics.share_between_processes(settings.run_dir)
     try:
-        with database_dsn(settings, budgeting.embedded_max_connections(settings, workers, cpus)) as dsn:
+        with locate_database(settings, budgeting.embedded_max_connections(settings, workers, cpus)) as database:
+            dsn = database.dsn
             # Migrations hold a session-level advisory lock: straight to the primary, never a pooler.
             direct = settings.database_listen_url or dsn
             for migration in apply_migrations(direct):
@@ -135,7 +137,8 @@ def run(settings: Settings, workers: int) -> int:
             plan = budgeting.plan_budget(settings, workers, budgeting.server_max_connections(direct), cpus)
             host, port = listener.getsockname()[:2]
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            return Master(settings, dsn, plan, listener, address, controller).run()
+            supervisor = DatabaseSupervisor(database.cluster, kind=database.kind)
+            return Master(settings, dsn, plan, listener, address, controller, supervisor).run()
     except Exception as exc:
         if isinstance(exc, budgeting.BudgetError):
             raise

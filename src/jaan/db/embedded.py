@@ -190,8 +190,8 @@ class EmbeddedPostgres:
             shutil.rmtree(self.pgdata, ignore_errors=True)
             raise EmbeddedPostgresError(f"initdb failed: {result.stderr.decode(errors='replace')}")
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Initialise the cluster if needed and start it; it stops when this process exits."""
+    def launch(self) -> None:
+        """Initialise the cluster if needed and start the postmaster, without waiting for it."""
         binaries = find_binaries()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(binaries)
@@ -219,8 +219,25 @@ class EmbeddedPostgres:
             **self._as_server(),  # type: ignore[call-overload]
         )
         log_handle.close()
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Initialise the cluster if needed and start it; it stops when this process exits."""
+        self.launch()
         self._wait_ready(timeout)
         self._create_database()
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The postmaster this object started (None: none, or it was stopped)."""
+        return self._process
+
+    def accepts_connections(self) -> bool:
+        """Whether the server answers now (one quick attempt; False while it starts or recovers)."""
+        try:
+            psycopg2.connect(self.dsn, connect_timeout=2).close()
+        except psycopg2.OperationalError:
+            return False
+        return True
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -252,16 +269,27 @@ class EmbeddedPostgres:
             conn.close()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the cluster this object started (fast shutdown: open transactions roll back)."""
+        """Stop the cluster this object started (fast shutdown: open transactions roll back).
+
+        A postmaster someone else started on the same files while ours was down (by hand,
+        after a crash) is stopped too: whoever started the cluster owns its end.
+        """
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        stranger = self.running_pid()
+        if stranger is not None:
+            log.warning("stopping the PostgreSQL (pid %d) started on this cluster by someone else", stranger)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stranger, signal.SIGINT)
+            deadline = time.monotonic() + timeout
+            while Path(f"/proc/{stranger}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(FileNotFoundError):
@@ -280,6 +308,13 @@ def _die_with_parent() -> None:
 @contextlib.contextmanager
 def embedded_database(data_dir: Path, **kwargs: object) -> Iterator[str]:
     """Yield the DSN of the data directory's cluster, starting it for this block if needed."""
+    with embedded_cluster(data_dir, **kwargs) as (cluster, _):
+        yield cluster.dsn
+
+
+@contextlib.contextmanager
+def embedded_cluster(data_dir: Path, **kwargs: object) -> Iterator[tuple[EmbeddedPostgres, bool]]:
+    """Yield the data directory's cluster and whether this block started it (and will stop it)."""
     cluster = EmbeddedPostgres(data_dir, **kwargs)  # type: ignore[arg-type]
     (cluster.data_dir / "run").mkdir(parents=True, exist_ok=True)
     with open(cluster.data_dir / "run" / "postgres.lock", "w") as lock:
@@ -293,7 +328,7 @@ def embedded_database(data_dir: Path, **kwargs: object) -> Iterator[str]:
             log.info("using the embedded PostgreSQL already running at %s", cluster.root)
         fcntl.flock(lock, fcntl.LOCK_UN)
     try:
-        yield cluster.dsn
+        yield cluster, started
     finally:
         if started:
             cluster.stop()

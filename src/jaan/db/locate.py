@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from jaan.db.embedded import embedded_database
+from jaan.db.embedded import EmbeddedPostgres, embedded_cluster
 from jaan.settings import Settings
 
 
+@dataclass(frozen=True)
+class Located:
+    """The DSN to connect to, and the embedded cluster when this command started it (ours to look after)."""
+
+    dsn: str
+    kind: str  # "external" (DATABASE_URL), "embedded", or "embedded, started by another command"
+    cluster: EmbeddedPostgres | None = None
+
+
 @contextlib.contextmanager
-def database_dsn(settings: Settings, max_connections: int = 200, *, direct: bool = False) -> Iterator[str]:
-    """Yield the DSN to connect to, starting the embedded cluster for this block when needed.
+def locate_database(settings: Settings, max_connections: int = 200, *, direct: bool = False) -> Iterator[Located]:
+    """The database for this block, starting the embedded cluster for it when needed.
 
     `direct`: the primary itself (``DATABASE_LISTEN_URL`` when set), never a transaction pooler,
     for work that needs a session of its own (migrations' advisory lock, seeding, admin commands).
@@ -20,9 +30,20 @@ def database_dsn(settings: Settings, max_connections: int = 200, *, direct: bool
     and left running; one started here is stopped when the block ends.
     """
     if settings.database_url:
-        yield (direct and settings.database_listen_url) or settings.database_url
+        yield Located((direct and settings.database_listen_url) or settings.database_url, "external")
         return
-    with embedded_database(
-        settings.data_dir, tcp_port=settings.embedded_pg_port, max_connections=max_connections
-    ) as dsn:
-        yield dsn
+    with embedded_cluster(settings.data_dir, tcp_port=settings.embedded_pg_port, max_connections=max_connections) as (
+        cluster,
+        started,
+    ):
+        if started:
+            yield Located(cluster.dsn, "embedded", cluster)
+        else:
+            yield Located(cluster.dsn, "embedded, started by another command")
+
+
+@contextlib.contextmanager
+def database_dsn(settings: Settings, max_connections: int = 200, *, direct: bool = False) -> Iterator[str]:
+    """Yield the DSN to connect to (see :func:`locate_database`)."""
+    with locate_database(settings, max_connections, direct=direct) as located:
+        yield located.dsn

@@ -32,6 +32,7 @@ from jaan import metrics
 from jaan.serving import status
 from jaan.serving.budget import BudgetError, ConnectionBudget
 from jaan.serving.control import ControlServer
+from jaan.serving.database_supervisor import DatabaseSupervisor
 from jaan.serving.process import MonitorPorts, Worker, WorkerSpec, WorkerState, describe_exit
 from jaan.serving.replacements import Replacements
 from jaan.serving.sockets import refuse_new_connections
@@ -56,8 +57,10 @@ class Master:
         listener: socket.socket,
         address: str,
         control: ControlServer,
+        database: DatabaseSupervisor | None = None,
     ) -> None:
         self.settings = settings
+        self.database = database or DatabaseSupervisor(None)
         self.dsn = dsn
         self.budget = budget
         self.listener = listener
@@ -98,6 +101,7 @@ class Master:
                 self._poll()
                 self._dispatch_signals()
                 self._reap()
+                self.database.check(restart=not self.stopping)
                 self._kill_overdue()
                 if not self.stopping:
                     self._check_workers()

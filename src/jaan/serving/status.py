@@ -62,6 +62,7 @@ def snapshot(master: Master) -> dict[str, Any]:
             "budget": master.budget.describe(),
             "reload": master.replacements.reload,
         },
+        "database": master.database.snapshot(),
         "workers": workers,
     }
 
@@ -79,6 +80,19 @@ def _human_seconds(seconds: float) -> str:
     return f"{seconds // 3600}h"
 
 
+def describe_database(database: dict[str, Any] | None) -> str:
+    """One line about the database: what it is, its state, pid and restarts."""
+    if not database or database["kind"] != "embedded":
+        kind = database["kind"] if database else "external"
+        return f"database {kind}: not restarted by this master"
+    line = f"database embedded PostgreSQL {database['state']}, pid {database['pid'] or '-'}, "
+    line += f"restarts {database['restarts']}"
+    if database["last_exit"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(database["last_exit_at"]))
+        line += f" (last: {database['last_exit']} at {when} UTC)"
+    return line
+
+
 def format_table(snap: dict[str, Any]) -> str:
     """The status as text: a line about the master, then one row per worker."""
     master = snap["master"]
@@ -87,6 +101,7 @@ def format_table(snap: dict[str, Any]) -> str:
         f"{master['address']}, {master['workers_wanted']} workers wanted",
         master["budget"],
     ]
+    lines.append(describe_database(snap.get("database")))
     if master["reload"]["state"] != "none":
         lines.append(f"last reload: {master['reload']['state']}: {master['reload']['message']}")
     rows = [COLUMNS]
