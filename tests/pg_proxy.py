@@ -53,6 +53,10 @@ class PgProxy:
     def go_silent(self) -> None:
         self.silent.set()
 
+    def recover(self) -> None:
+        """New connections work again (the silent ones stay dead, as after a real outage)."""
+        self.silent.clear()
+
     def stop(self) -> None:
         async def close() -> None:
             if self._server is not None:
@@ -104,7 +108,7 @@ class PgProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while data := await reader.read(65536):
             if self.silent.is_set():
-                await asyncio.Event().wait()  # swallow it, and everything after it
+                await asyncio.Event().wait()  # swallow it, and everything after it, for good
             writer.write(data)
             await writer.drain()
 

@@ -152,6 +152,16 @@ class Settings:
     db_reserve: int = _setting(
         10, "JAAN_DB_RESERVE", "connections of the server's max_connections left for migrations, admins, psql"
     )
+    listen_probe_interval: float = _setting(
+        2.0,
+        "JAAN_LISTEN_PROBE_INTERVAL",
+        "seconds between the LISTEN connection's liveness probes (a NOTIFY to itself)",
+    )
+    listen_probe_timeout: float = _setting(
+        3.0,
+        "JAAN_LISTEN_PROBE_TIMEOUT",
+        "seconds a liveness probe may take before the LISTEN connection is presumed dead and the caches bypassed",
+    )
     db_listen_connections: int = _setting(
         1, "JAAN_DB_LISTEN_CONNECTIONS", "LISTEN connections each worker may hold outside its pool"
     )

@@ -36,7 +36,8 @@ async def test_listener_reconnects_after_its_connection_is_killed(migrated_datab
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN \"settings_changed\"'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'jaan listener' AND datname = current_database()"
             )
             listener.listening.clear()
             await asyncio.wait_for(listener.listening.wait(), 5)
@@ -45,3 +46,47 @@ async def test_listener_reconnects_after_its_connection_is_killed(migrated_datab
         assert await asyncio.wait_for(received.get(), 5) == "tax_rate"
     finally:
         await listener.stop()
+
+
+async def wait_for(condition, what: str, within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_silently_dead_connection_is_noticed_and_replaced(migrated_database):
+    """The network drops the listener's packets without a reset: its own probe notices within seconds."""
+    from tests.pg_proxy import pg_proxy
+
+    states: list[bool] = []
+    received: asyncio.Queue[str] = asyncio.Queue()
+    with pg_proxy(migrated_database) as proxy:
+        listener = Listener(
+            proxy.dsn(),
+            {"settings_changed": received.put_nowait},
+            retry_delay=0.1,
+            on_state=states.append,
+            probe_interval=0.2,
+            probe_timeout=1.0,
+        )
+        await listener.start()
+        try:
+            assert states == [True]
+            await asyncio.sleep(0.5)  # probes come and go: still listening
+            assert states == [True]
+            proxy.go_silent()
+            await wait_for(lambda: states[-1] is False, "the silent connection noticed")
+            await asyncio.sleep(1.5)  # reconnecting cannot succeed while the network is silent
+            assert states[-1] is False
+            proxy.recover()
+            await wait_for(lambda: states[-1] is True, "listening again once the network is back")
+            admin = psycopg2.connect(migrated_database)
+            admin.autocommit = True
+            with admin.cursor() as cur:
+                cur.execute("SELECT pg_notify('settings_changed', 'after')")
+            admin.close()
+            assert await asyncio.wait_for(received.get(), 10) == "after"
+        finally:
+            await listener.stop()

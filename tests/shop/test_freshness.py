@@ -134,3 +134,31 @@ async def test_a_new_order_reaches_every_workers_cached_order_list(make_client, 
     assert await eventually(listed) < 0.5
     mine = await (await seller.get("/api/orders", headers=customer.headers)).json()  # the seller forgot at once
     assert mine["data"]["data"][0]["id"] == order_id
+
+
+async def test_caches_are_bypassed_while_the_listener_is_silent_and_rebuilt_after(make_client, probe_database):
+    from tests.pg_proxy import pg_proxy
+
+    with pg_proxy(probe_database) as proxy:
+        client = await make_client(database_listen_url=proxy.dsn(), listen_probe_interval=0.2, listen_probe_timeout=1.0)
+        responses, sessions = client.app[RESPONSE_CACHE], client.app[SESSION_CACHE]
+        await until(lambda: responses.live and sessions.live, "the caches live")
+        assert (await client.get("/api/categories")).status == 200
+        assert len(responses) > 0
+        proxy.go_silent()
+        await until(lambda: not responses.live and not sessions.live, "the caches bypassed")
+        assert len(responses) == 0
+        assert (await client.get("/api/categories")).status == 200  # answered from the database
+        assert len(responses) == 0  # and not kept
+        proxy.recover()
+        await until(lambda: responses.live and sessions.live, "the caches live again")
+        assert (await client.get("/api/categories")).status == 200
+        assert len(responses) > 0
+
+
+async def until(condition, what: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.02)

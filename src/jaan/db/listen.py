@@ -5,6 +5,14 @@ borrower would inherit it and the listener would miss notifications while the co
 is lent out).  :class:`Listener` owns one connection of its own, reconnects when it drops,
 and hands each notification's payload to the callback registered for its channel.
 It counts as one connection in the service's connection budget.
+
+A connection can die without a word (a failover, a NAT that forgot the flow, a remote
+``DATABASE_URL`` whose host vanished): nothing arrives, nothing fails, and TCP alone would
+notice after about two hours.  So the listener proves itself alive: every ``probe_interval``
+seconds it sends a notification to a channel of its own on its own connection and expects it
+back within ``probe_timeout``; TCP keepalives also run on the connection.  A probe that does not
+come back ends the connection (``on_state(False)``: caches are bypassed) and the listener
+reconnects; the caches are rebuilt once it listens again.
 """
 
 from __future__ import annotations
@@ -12,16 +20,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 
 import aiopg
 import psycopg2
+import psycopg2.extensions
 
 from jaan.db.pool import Cursor
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str], None]
+
+APPLICATION_NAME = "jaan listener"  # how pg_stat_activity names these connections
+# TCP keepalives on the listener's connection (ignored on a unix socket, which cannot go silent).
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+
+
+class ListenerSilent(Exception):
+    """The listener's own probe did not come back in time: its connection is presumed dead."""
 
 
 class Listener:
@@ -38,10 +56,16 @@ class Listener:
         *,
         retry_delay: float = 1.0,
         on_state: Callable[[bool], None] | None = None,
+        probe_interval: float = 2.0,
+        probe_timeout: float = 3.0,
     ) -> None:
         self._dsn = dsn
         self._callbacks = dict(callbacks)
         self._retry_delay = retry_delay
+        self._probe_interval = probe_interval
+        self._probe_timeout = probe_timeout
+        self._probe_channel = f"jaan_probe_{uuid.uuid4().hex}"
+        self._probe_echo: asyncio.Queue[str] = asyncio.Queue()
         self._on_state = on_state or (lambda listening: None)
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
@@ -78,26 +102,61 @@ class Listener:
         while True:
             try:
                 await self._listen_once()
-            except (psycopg2.Error, OSError) as exc:
+            except (TimeoutError, psycopg2.Error, OSError, ListenerSilent) as exc:
                 self._set_listening(False)
                 log.warning("listener connection lost (%s); reconnecting in %ss", exc, self._retry_delay)
                 await asyncio.sleep(self._retry_delay)
 
     async def _listen_once(self) -> None:
-        async with aiopg.connect(self._dsn, enable_hstore=False) as conn:
-            async with conn.cursor() as cur:
-                for channel in self._callbacks:
-                    await cur.execute(f'LISTEN "{channel}"')
-            self._set_listening(True)
-            while True:
-                message = await conn.notifies.get()
-                callback = self._callbacks.get(message.channel)
-                if callback is None:
-                    continue
-                try:
-                    callback(message.payload)
-                except Exception:
-                    log.exception("listener callback for %s failed", message.channel)
+        # `timeout` bounds connecting and each statement here (never the wait for notifications).
+        dsn = psycopg2.extensions.make_dsn(self._dsn, application_name=APPLICATION_NAME, **KEEPALIVES)
+        async with (
+            aiopg.connect(dsn, enable_hstore=False, timeout=self._probe_timeout) as conn,
+            conn.cursor() as cur,
+        ):
+            for channel in (self._probe_channel, *self._callbacks):
+                await cur.execute(f'LISTEN "{channel}"')
+            probing = asyncio.create_task(self._probe(cur), name="listener probe")
+            receiving = asyncio.create_task(self._receive(conn), name="listener receive")
+            try:
+                self._set_listening(True)
+                done, _ = await asyncio.wait({probing, receiving}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # re-raise why it ended
+            finally:
+                for task in (probing, receiving):
+                    task.cancel()
+                await asyncio.gather(probing, receiving, return_exceptions=True)
+                self._set_listening(False)  # before the close, which may itself hang a moment
+
+    async def _receive(self, conn: aiopg.Connection) -> None:
+        while True:
+            message = await conn.notifies.get()
+            if message.channel == self._probe_channel:
+                self._probe_echo.put_nowait(message.payload)
+                continue
+            callback = self._callbacks.get(message.channel)
+            if callback is None:
+                continue
+            try:
+                callback(message.payload)
+            except Exception:
+                log.exception("listener callback for %s failed", message.channel)
+
+    async def _probe(self, cur: aiopg.Cursor) -> None:
+        """Every probe_interval: a notification to ourselves, back within probe_timeout, or raise."""
+        sequence = 0
+        while True:
+            await asyncio.sleep(self._probe_interval)
+            sequence += 1
+            expected = str(sequence)
+            try:
+                async with asyncio.timeout(self._probe_timeout):
+                    await cur.execute("SELECT pg_notify(%s, %s)", (self._probe_channel, expected))
+                    while await self._probe_echo.get() != expected:
+                        pass  # a late echo of an earlier probe
+            except TimeoutError:
+                raise ListenerSilent(f"no answer to the liveness probe within {self._probe_timeout}s") from None
 
 
 async def notify(cur: Cursor, channel: str, payload: str = "") -> None:

@@ -74,6 +74,8 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
             TABLE_CHANNEL: lambda table: responses.drop(table_tag(table)),
         },
         on_state=on_state,
+        probe_interval=app[SETTINGS].listen_probe_interval,
+        probe_timeout=app[SETTINGS].listen_probe_timeout,
     )
     await listener.start()
     yield
