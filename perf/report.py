@@ -71,6 +71,34 @@ def scenario_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def access_log_table(results: dict[str, Any]) -> list[str]:
+    """With ``--access-log both``: each scenario with the access log on (the default) and off."""
+    off_runs = results.get("access_log_off", {})
+    if not off_runs:
+        return []
+    lines = [
+        "",
+        "## Access log on (the default) and off",
+        "",
+        "The scenarios above ran against the service with its access log on (the default); a twin"
+        " `bin/serve --access-log false` on the same database ran each one right after it. Cost = 1 − on/off.",
+        "",
+        "| scenario | on req/s | off req/s | on/off | cost | on vs hello | off vs hello |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, off in off_runs.items():
+        on = results["scenarios"].get(name, {})
+        if "error" in off or "error" in on:
+            lines.append(f"| {off.get('title', name)} | failed: {on.get('error') or off.get('error')} | | | | | |")
+            continue
+        ratio = on["ok_rps"] / off["ok_rps"] if off["ok_rps"] else None
+        lines.append(
+            f"| {off['title']} | {_num(on['ok_rps'])} | {_num(off['ok_rps'])} | {_ratio(ratio)}"
+            f" | {_ratio(on.get('access_log_cost'))} | {_ratio(on.get('vs_hello'))} | {_ratio(off.get('vs_hello'))} |"
+        )
+    return lines
+
+
 def targets_table(results: dict[str, Any]) -> list[str]:
     """Issue 7's targets with the measured figures, as Markdown rows."""
     lines = ["| scenario | target | measured | the original | |", "|---|---|---|---|---|"]
@@ -96,6 +124,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         f" {meta['budget']['pool_max']}); data set " + " / ".join(f"{n:,} {k}" for k, n in meta["data_set"].items()),
         f"- load: {meta['wrk']}, {meta['options']['threads']} threads, {meta['options']['duration']} s per scenario"
         f" after {meta['options']['warmup']} s of warm-up, wrk timeout {meta['options']['timeout']} s;"
+        f" access log {meta['options'].get('access_log', 'on')};"
         f" run took {meta['elapsed_s']:.0f} s{' (quick)' if meta['options']['quick'] else ''}",
         "",
         "## Scenarios",
@@ -105,6 +134,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         ' the same connections, "vs pgbench" by pgbench running the same SQL at the pools\' connections.',
         "",
         *scenario_table(results),
+        *access_log_table(results),
         "",
         "## Ceilings",
         "",

@@ -106,11 +106,19 @@ def _die_with_us() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start_server(command: list[str], log_path: Path, timeout: float) -> subprocess.Popen[bytes]:
+def start_server(
+    command: list[str], log_path: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a server whose stderr goes to `log_path`, and wait for its ``ready:`` line."""
     log = log_path.open("ab")
     process = subprocess.Popen(
-        command, stdout=log, stderr=log, env=clean_env(), cwd=ROOT, start_new_session=True, preexec_fn=_die_with_us
+        command,
+        stdout=log,
+        stderr=log,
+        env={**clean_env(), **(env or {})},
+        cwd=ROOT,
+        start_new_session=True,
+        preexec_fn=_die_with_us,
     )
     log.close()
     deadline = time.monotonic() + timeout
@@ -177,8 +185,12 @@ class Service:
         """The admin the admin scenarios sign in as (password on stdin, as an operator would)."""
         self._bin("admin", "create", f"--email={ADMIN_EMAIL}", stdin=ADMIN_PASSWORD + "\n")
 
-    def start(self, workers: str) -> None:
-        """``bin/serve --workers W`` on a free port, without access log; returns once it is ready."""
+    def start(self, workers: str, access_log: bool = True, database_url: str | None = None) -> None:
+        """``bin/serve --workers W`` on a free port (its defaults: access log on unless told); returns once ready.
+
+        `database_url` serves another service's database (its embedded cluster) instead of this data
+        directory's own.
+        """
         self.port = free_port()
         slots = (int(workers) if workers.isdigit() else len(os.sched_getaffinity(0))) + 1
         command = [
@@ -188,12 +200,14 @@ class Service:
             "--host=127.0.0.1",
             f"--port={self.port}",
             f"--workers={workers}",
-            "--access-log=false",
+            f"--access-log={'true' if access_log else 'false'}",
             # Its own ports, so a service someone else runs here does not collide with ours.
             f"--monitor-port-base={free_port_block(6 * slots)}",
             "--graceful-timeout=5",
         ]
-        self.process = start_server(command, self.log_dir / "serve.log", timeout=120)
+        env = {"DATABASE_URL": database_url} if database_url else None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.process = start_server(command, self.log_dir / "serve.log", timeout=120, env=env)
 
     def stop(self) -> None:
         """SIGTERM to the master (its workers and embedded PostgreSQL stop with it)."""

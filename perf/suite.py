@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import platform
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +75,13 @@ def parser() -> argparse.ArgumentParser:
         default="pools",
         help="pgbench connections: pools (workers × pool max, what can run queries), budget (the whole"
         " connection budget), or a number (default: pools)",
+    )
+    p.add_argument(
+        "--access-log",
+        choices=("on", "off", "both"),
+        default="on",
+        help="the service's access log: on (its default), off, or both: every scenario again with it off,"
+        " and the cost reported (default: on)",
     )
     p.add_argument("--no-ceilings", action="store_true", help="skip the hello and pgbench ceilings")
     p.add_argument("--keep-data", action="store_true", help="keep the scratch database after the run")
@@ -157,6 +165,9 @@ class Run:
         self.stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
         self.dir: Path = args.out.resolve() / self.stamp
         self.service = Service(self.dir / "data", self.dir / "logs")
+        # --access-log both: a twin bin/serve with the access log off, on the same database, measured
+        # right after the service for each scenario (the same load on the machine, as near as can be).
+        self.twin: Service | None = None
         self.hello: subprocess.Popen[bytes] | None = None
         self.inputs: Inputs | None = None
         head, dirty = commit()
@@ -175,6 +186,7 @@ class Run:
                     "threads": args.threads,
                     "timeout": args.timeout,
                     "scenarios": [s.name for s in self.scenarios],
+                    "access_log": args.access_log,
                 },
                 "data_set": dict((TINY if self.quick else FULL).__dict__),
             },
@@ -193,8 +205,9 @@ class Run:
         _say(f"seeding {data} into {self.service.data_dir}")
         self.service.seed(data)
         self.service.create_admin()
-        _say(f"starting bin/serve --workers {self.args.workers}")
-        self.service.start(self.args.workers)
+        access_log = self.args.access_log != "off"
+        _say(f"starting bin/serve --workers {self.args.workers} (access log {'on' if access_log else 'off'})")
+        self.service.start(self.args.workers, access_log=access_log)
         status = self.service.status()
         meta = self.results["meta"]
         meta["workers"] = int(status["master"]["workers_wanted"])
@@ -204,6 +217,10 @@ class Run:
         meta["wrk"] = wrk.wrk_version()
         _say(f"ready on {self.service.url}: {status['master']['budget']}")
         stock = 1_000_000
+        if self.args.access_log == "both":
+            self.twin = Service(self.dir / "twin", self.dir / "logs" / "twin")
+            _say("starting a twin bin/serve with the access log off, on the same database")
+            self.twin.start(self.args.workers, access_log=False, database_url=self.service.cluster.dsn)
         self.inputs = prepare_inputs(self.service.url, self.customers, self.order_products, stock)
         self.results["notes"].append(
             f"stock: {stock:,} units added to each of the {len(self.inputs.order_product_ids)} products the order"
@@ -223,7 +240,7 @@ class Run:
             "customers_signed_in": len(self.inputs.customer_tokens),
         }
 
-    def _wrk_spec(self, scenario: Scenario, duration: float) -> wrk.WrkRun:
+    def _wrk_spec(self, scenario: Scenario, duration: float, service: Service) -> wrk.WrkRun:
         assert self.inputs is not None
         inputs = self.dir / "inputs"
         env: dict[str, str] = {}
@@ -240,7 +257,7 @@ class Run:
             env["ADMIN_TOKEN"] = self.inputs.admin_token
         headers = {"Authorization": f"Bearer {self.inputs.admin_token}"} if scenario.admin else {}
         return wrk.WrkRun(
-            url=self.service.url + scenario.path,
+            url=service.url + scenario.path,
             connections=scenario.concurrency(self.args.connections),
             duration=duration,
             threads=self.args.threads,
@@ -251,32 +268,33 @@ class Run:
             timeout=self.args.timeout,
         )
 
-    def scenario(self, scenario: Scenario) -> dict[str, Any]:
+    def scenario(self, scenario: Scenario, service: Service) -> dict[str, Any]:
         """Warm up, then measure one scenario with memory, connections (and latency over time) sampled."""
         dsn = self.service.cluster.dsn
         if self.warmup >= 1:
-            wrk.run(self._wrk_spec(scenario, self.warmup))
+            wrk.run(self._wrk_spec(scenario, self.warmup, service))
         before = None
         if scenario.creates_orders:
             assert self.inputs is not None
-            self.service.wait_idle()
+            service.wait_idle()
             wait_quiet(dsn)
             before = stock_snapshot(dsn, self.inputs.order_product_ids)
-        master = self.results["meta"]["master_pid"]
+        master = int(service.status()["master"]["pid"])
         sampled: dict[str, Any] = {}
-        timeline = probes.Timeline(self.service.url + scenario.path) if scenario.timeline else None
+        timeline = probes.Timeline(service.url + scenario.path) if scenario.timeline else None
         with probes.sampling(probes.ServerProcesses(master, prefix="jaan:"), dsn, sampled):
             if timeline:
                 timeline.start()
             try:
-                result = wrk.run(self._wrk_spec(scenario, self.duration))
+                result = wrk.run(self._wrk_spec(scenario, self.duration, service))
             finally:
                 if timeline:
-                    self.results["timeline"][scenario.name] = timeline.stop()
+                    name = scenario.name if service is self.service else f"{scenario.name}_access_log_off"
+                    self.results["timeline"][name] = timeline.stop()
         result = {"title": scenario.title, **result, **sampled}
         if before is not None:
             assert self.inputs is not None
-            self.service.wait_idle()
+            service.wait_idle()
             wait_quiet(dsn)
             after = stock_snapshot(dsn, self.inputs.order_product_ids)
             result.update(stock_check(dsn, before, after))
@@ -359,27 +377,43 @@ class Run:
                 run["vs_hello"] = round(run["ok_rps"] / ceiling["ok_rps"], 4)
             if scenario.pgbench and bench.get(scenario.pgbench, {}).get("tps"):
                 run["vs_pgbench"] = round(run["ok_rps"] / bench[scenario.pgbench]["tps"], 4)
+        for name, off in self.results.get("access_log_off", {}).items():
+            on = self.results["scenarios"].get(name, {})
+            if "error" in off or "error" in on or not off.get("ok_rps"):
+                continue
+            ceiling = hello.get(str(off["connections"]), {})
+            if ceiling.get("ok_rps"):
+                off["vs_hello"] = round(off["ok_rps"] / ceiling["ok_rps"], 4)
+            on["access_log_cost"] = round(1 - on["ok_rps"] / off["ok_rps"], 4)
+
+    def measure(self, scenario: Scenario, service: Service, into: dict[str, Any], what: str = "") -> None:
+        """One scenario against one service, its figures (or why it failed) into `into`."""
+        connections = scenario.concurrency(self.args.connections)
+        _say(f"scenario {scenario.name}{what}: {connections} connections, {self.duration:g} s")
+        try:
+            into[scenario.name] = self.scenario(scenario, service)
+        except (wrk.WrkError, ServiceError) as exc:
+            into[scenario.name] = {"title": scenario.title, "error": str(exc)}
+        shown = into[scenario.name]
+        if "error" in shown:
+            _say(f"  failed: {shown['error']}")
+        else:
+            _say(
+                f"  {shown['ok_rps']:,.0f} req/s, p99 {shown['latency_ms']['p99']:,.1f} ms,"
+                f" {shown['non_2xx']} non-2xx, {shown['socket_errors_total']} socket errors"
+            )
 
     def execute(self) -> None:
         """The whole run, up to (not including) writing the report."""
         self.prepare()
         for scenario in self.scenarios:
-            connections = scenario.concurrency(self.args.connections)
-            _say(f"scenario {scenario.name}: {connections} connections, {self.duration:g} s")
-            try:
-                self.results["scenarios"][scenario.name] = self.scenario(scenario)
-            except (wrk.WrkError, ServiceError) as exc:
-                self.results["scenarios"][scenario.name] = {"title": scenario.title, "error": str(exc)}
-            shown = self.results["scenarios"][scenario.name]
-            if "error" in shown:
-                _say(f"  failed: {shown['error']}")
-            else:
-                _say(
-                    f"  {shown['ok_rps']:,.0f} req/s, p99 {shown['latency_ms']['p99']:,.1f} ms,"
-                    f" {shown['non_2xx']} non-2xx, {shown['socket_errors_total']} socket errors"
-                )
+            self.measure(scenario, self.service, self.results["scenarios"])
+            if self.twin is not None:
+                self.measure(scenario, self.twin, self.results.setdefault("access_log_off", {}), " (access log off)")
         if not self.args.no_ceilings:
             self.pgbench_ceilings()
+        if self.twin is not None:
+            self.twin.stop()
         self.service.stop()
         if not self.args.no_ceilings:
             self.hello_ceilings()
@@ -409,6 +443,9 @@ class Run:
         """Stop whatever still runs and remove the scratch database (unless --keep-data)."""
         if self.hello is not None:
             stop_process(self.hello, grace=10)
+        if self.twin is not None:
+            self.twin.stop()
+            shutil.rmtree(self.twin.data_dir, ignore_errors=True)
         self.service.stop()
         if not self.args.keep_data:
             self.service.remove_data()

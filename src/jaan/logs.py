@@ -40,11 +40,27 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process_name)s pid=%(process)d rid=%(request_id)s] %(name)s: %(message)s"
 
 
+_configured: tuple[logging.StreamHandler[TextIO], bool] | None = None
+
+
 def configure(level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None) -> None:
     """Send every log record to stderr (or `stream`), as text or JSON lines."""
+    global _configured
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_Context())
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    _configured = (handler, json_lines)
+
+
+def direct_stream() -> tuple[logging.StreamHandler[TextIO], bool] | None:
+    """The handler :func:`configure` installed and whether it writes JSON, while it is the only one.
+
+    The access log writes its pre-formatted lines straight to it; when anyone else listens too
+    (another handler, a test capturing records) it goes through logging like every other line.
+    """
+    if _configured is not None and logging.getLogger().handlers == [_configured[0]]:
+        return _configured
+    return None

@@ -84,6 +84,7 @@ def run_worker(
         log.exception("worker %d crashed", spec.slot)
         return EXIT_CRASHED
     finally:
+        _flush_access_log()
         logging.shutdown()
         sys.stderr.flush()
 
@@ -213,6 +214,14 @@ async def _wait_while(condition: Callable[[], bool], until: float) -> None:
         if not condition():
             return
         await asyncio.sleep(0.02)
+
+
+def _flush_access_log() -> None:
+    """The last buffered access-log lines (the app, if it was ever imported, buffers them)."""
+    access_log = sys.modules.get("jaan.web.access_log")
+    if access_log is not None:
+        with contextlib.suppress(Exception):
+            access_log.flush()
 
 
 def _access_log_class() -> Any:
