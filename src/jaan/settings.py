@@ -187,6 +187,11 @@ class Settings:
     monitor_console: bool = _setting(
         False, "JAAN_MONITOR_CONSOLE", "also open aiomonitor's Python console (an unauthenticated prompt)"
     )
+    monitor_web: bool = _setting(
+        False,
+        "JAAN_MONITOR_WEB",
+        "also open aiomonitor's web UI (loopback; it can cancel any task, unauthenticated)",
+    )
     # -- accounts and the catalogue -----------------------------------------------------------
     public_url: str = _setting(
         "",

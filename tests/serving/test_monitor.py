@@ -11,6 +11,8 @@ from contextlib import closing
 
 import psycopg2
 
+from jaan.serving.status import format_table
+
 IAC, SB, SE = b"\xff", b"\xfa", b"\xf0"
 TTYPE, NAWS = b"\x18", b"\x1f"
 PROMPT = b"monitor >>> "
@@ -65,21 +67,33 @@ def test_each_worker_monitor_answers_on_its_own_loopback_ports(serve):
     # A worker's pool figures reach the status with its first heartbeat, which may follow "ready".
     workers = service.wait_until(lambda s: all(w["pool"] for w in s["workers"]), timeout=30)["workers"]
     ports = [w["monitor"] for w in workers]
-    assert len({p["terminal"] for p in ports} | {p["web"] for p in ports}) == 4
+    assert len({p["terminal"] for p in ports}) == 2
     for worker, port in zip(workers, ports, strict=True):
-        assert port["host"] == "127.0.0.1" and port["console"] is None
+        assert port["host"] == "127.0.0.1" and port["console"] is None and port["web"] is None
         session = MonitorSession(port["terminal"])
         try:
             pool = session.run("pool")
         finally:
             session.close()
         assert re.search(rf"size\s+{worker['pool']['size']}", pool) and re.search(r"waiting\s+0", pool)
-        web = http.client.HTTPConnection("127.0.0.1", port["web"], timeout=30)
-        web.request("GET", "/")
-        assert web.getresponse().status == 200
-        web.close()
-        with socket.socket() as probe:  # no console without --monitor-console: it is a bare Python prompt
-            assert probe.connect_ex(("127.0.0.1", port["terminal"] + 2)) != 0
+        # Neither the web UI (whose "Cancel" stops any task) nor the console (a bare Python prompt)
+        # listens unless asked for.
+        for port_number in (port["terminal"] + 1, port["terminal"] + 2):
+            with socket.socket() as probe:
+                assert probe.connect_ex(("127.0.0.1", port_number)) != 0, port_number
+    assert "web:" not in format_table(service.status())
+
+
+def test_the_web_ui_opens_when_asked_for_on_loopback(serve):
+    service = serve("--workers", "1", "--monitor-web", "true")
+    (worker,) = service.wait_until(lambda s: len(s["workers"]) == 1)["workers"]
+    web_port = worker["monitor"]["web"]
+    assert web_port == worker["monitor"]["terminal"] + 1
+    web = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
+    web.request("GET", "/")
+    assert web.getresponse().status == 200
+    web.close()
+    assert f"web:{web_port}" in format_table(service.status())
 
 
 def test_requests_command_lists_the_in_flight_request_with_its_id(serve, empty_database):

@@ -1,23 +1,29 @@
 """aiomonitor in a worker, with the service's own commands: ``pool``, ``requests``, ``settings``.
 
-aiomonitor runs its terminal and web UI on a thread of its own, so it must start
-after the fork (threads do not survive one).  It listens on 127.0.0.1 only: its
-console is an unauthenticated Python prompt and is opened only with
-``--monitor-console``.  The commands run on that thread and only read plain
-attributes, so they answer even when the worker's event loop is stuck.
+aiomonitor runs its terminal (and web UI) on a thread of its own, so it must start
+after the fork (threads do not survive one).  It listens on 127.0.0.1 only.  Its web UI
+offers "Cancel" on any task to whoever reaches the port, and its console is a Python
+prompt, both unauthenticated: each opens only when asked (``--monitor-web``,
+``--monitor-console``); the terminal stays.  The commands run on that thread and only
+read plain attributes, so they answer even when the worker's event loop is stuck.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import aiomonitor
+import aiomonitor.monitor
 import click
-from aiomonitor.termui.commands import auto_command_done, monitor_cli
+import janus
+from aiomonitor.termui.commands import auto_command_done, interact, monitor_cli
+from prompt_toolkit.contrib.telnet.server import TelnetServer
 
 from jaan.db.pool import Database
 from jaan.serving.process import MonitorPorts
@@ -44,20 +50,70 @@ def start_monitor(
     """Start aiomonitor on this worker's ports; None (logged) when it cannot start."""
     global _context
     _context = context
+    monitor_class = aiomonitor.Monitor if context.settings.monitor_web else TerminalMonitor
     try:
-        return aiomonitor.start_monitor(
+        monitor: aiomonitor.Monitor = monitor_class(
             loop,
             host=HOST,
-            port=ports.terminal,
+            termui_port=ports.terminal,
             webui_port=ports.web,
             console_port=ports.console,
             console_enabled=context.settings.monitor_console,
             locals={"settings": context.settings, "database": context.database},
         )
+        monitor.start()
+        return monitor
     except OSError as exc:
         # The monitor is a debugging aid: a taken port must not keep the worker from serving.
         log.error("aiomonitor could not start on 127.0.0.1:%d: %s", ports.terminal, exc)
         return None
+
+
+class TerminalMonitor(aiomonitor.Monitor):  # type: ignore[misc]
+    """aiomonitor with its terminal (and console, if enabled) but no web UI, for which it has no switch.
+
+    ``_ui_main_async`` is aiomonitor 0.7's own (setup.cfg pins <0.8) less the web UI's lines.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
+        quiet = logging.getLogger(aiomonitor.monitor.__name__)
+        was_disabled, quiet.disabled = quiet.disabled, True  # its start line names the web UI's port
+        try:
+            super().__init__(loop, **options)
+        finally:
+            quiet.disabled = was_disabled
+        log.info("aiomonitor terminal at telnet://%s:%d (web UI off)", self.host, self.port)
+
+    async def _ui_main_async(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._termination_info_queue: janus.Queue[Any] = janus.Queue()
+        self._cancellation_chain_queue: janus.Queue[Any] = janus.Queue()
+        self._ui_loop = loop
+        self._ui_forever_future = loop.create_future()
+        self._ui_termination_handler_task = loop.create_task(self._ui_handle_termination_updates())
+        self._ui_cancellation_handler_task = loop.create_task(self._ui_handle_cancellation_updates())
+        telnet_server = TelnetServer(
+            interact=functools.partial(interact, self), host=self._host, port=self._termui_port
+        )
+        telnet_server.start()
+        await asyncio.sleep(0)
+        self._ui_started.set()
+        try:
+            await self._ui_forever_future
+        except asyncio.CancelledError:
+            pass
+        finally:
+            termui_tasks = {*self._termui_tasks}
+            for termui_task in termui_tasks:
+                termui_task.cancel()
+            await asyncio.gather(*termui_tasks, return_exceptions=True)
+            self._ui_termination_handler_task.cancel()
+            self._ui_cancellation_handler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ui_termination_handler_task
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ui_cancellation_handler_task
+            await telnet_server.stop()
 
 
 def _ctx() -> MonitorContext:

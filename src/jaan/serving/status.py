@@ -46,7 +46,7 @@ def snapshot(master: Master) -> dict[str, Any]:
                 else {
                     "host": "127.0.0.1",
                     "terminal": ports.terminal,
-                    "web": ports.web,
+                    "web": ports.web if master.settings.monitor_web else None,
                     "console": ports.console if master.settings.monitor_console else None,
                 },
             }
@@ -119,7 +119,9 @@ def format_table(snap: dict[str, Any]) -> str:
                 str(w["in_flight"]),
                 str(w["restarts"]),
                 f"{pool.get('size', '-')}/{pool.get('free', '-')}/{pool.get('waiting', '-')}",
-                f"127.0.0.1:{monitor['terminal']} web:{monitor['web']}" if monitor else "off",
+                (f"127.0.0.1:{monitor['terminal']}" + (f" web:{monitor['web']}" if monitor["web"] else ""))
+                if monitor
+                else "off",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
