@@ -51,6 +51,16 @@ def test_seed_fills_an_empty_database_and_says_what_it_made(empty_database):
         "SELECT count(*) FROM products p WHERE stock_quantity <> coalesce((SELECT sum(quantity_change)"
         " FROM inventory_adjustments a WHERE a.product_id = p.id), 0)",
     ) == [(0,)]
+    # And every variant's on-hand, which is part of its product's stock.
+    assert query(
+        empty_database,
+        "SELECT count(*) FROM product_variants v WHERE on_hand_quantity <> coalesce((SELECT sum(quantity_change)"
+        " FROM inventory_adjustments a WHERE a.variant_id = v.id), 0)",
+    ) == [(0,)]
+    assert query(
+        empty_database,
+        "SELECT count(*) FILTER (WHERE on_hand_quantity > 0) > 0 FROM product_variants",
+    ) == [(True,)]
     upcs = [upc for (upc,) in query(empty_database, "SELECT upc_code FROM products")]
     assert all(upc_a_is_valid(upc) for upc in upcs)
 

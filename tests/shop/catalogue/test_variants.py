@@ -117,3 +117,54 @@ async def test_deleting_a_variant_keeps_its_ledger_rows(make_client, admin, make
     assert sql("SELECT id FROM product_variants WHERE id = %s", (variant["id"],)) == []
     rows = sql("SELECT variant_id FROM inventory_adjustments WHERE product_id = %s", (product["id"],))
     assert rows == [{"variant_id": None}]
+
+
+async def test_variant_stock_moves_only_through_the_ledger(make_client, admin, make_product, sql):
+    """Every unit of the product's stock and of each variant's on-hand is explained by ledger rows."""
+    client = await make_client()
+    product = make_product(stock_quantity=0)
+    small = await add_variant(client, admin, product["id"], variantName="1 kg", onHandQuantity=30)
+    large = await add_variant(client, admin, product["id"], variantName="10 kg")
+    assert small["on_hand_quantity"] == 30 and large["on_hand_quantity"] == 0
+
+    edited = await client.put(f"/api/admin/variants/{small['id']}", json={"onHandQuantity": 25}, headers=admin.headers)
+    assert edited.status == 200 and (await edited.json())["data"]["on_hand_quantity"] == 25
+    renamed = await client.put(f"/api/admin/variants/{large['id']}", json={"price": 21}, headers=admin.headers)
+    assert renamed.status == 200  # no stock sent: no ledger row
+    adjust = {"variantId": large["id"], "adjustmentType": "restock", "quantityChange": 12, "reason": "delivery"}
+    assert (await client.post("/api/admin/inventory/adjust", json=adjust, headers=admin.headers)).status == 200
+    too_many = {**adjust, "adjustmentType": "damage", "quantityChange": -13}
+    refused = await client.post("/api/admin/inventory/adjust", json=too_many, headers=admin.headers)
+    assert refused.status == 409  # the variant holds 12, whatever the product holds
+
+    def counters():
+        (row,) = sql("SELECT stock_quantity FROM products WHERE id = %s", (product["id"],))
+        variants = sql("SELECT id, on_hand_quantity FROM product_variants WHERE product_id = %s", (product["id"],))
+        return row["stock_quantity"], {v["id"]: v["on_hand_quantity"] for v in variants}
+
+    def ledger():
+        rows = sql(
+            "SELECT variant_id, quantity_change, quantity_before, quantity_after, adjustment_type"
+            " FROM inventory_adjustments WHERE product_id = %s ORDER BY id",
+            (product["id"],),
+        )
+        return rows
+
+    stock, on_hand = counters()
+    rows = ledger()
+    assert (stock, on_hand) == (37, {small["id"]: 25, large["id"]: 12})
+    assert [(r["variant_id"], r["quantity_change"], r["adjustment_type"]) for r in rows] == [
+        (small["id"], 30, "restock"),
+        (small["id"], -5, "correction"),
+        (large["id"], 12, "restock"),
+    ]
+    assert stock == sum(r["quantity_change"] for r in rows)
+    for variant_id, quantity in on_hand.items():
+        assert quantity == sum(r["quantity_change"] for r in rows if r["variant_id"] == variant_id)
+    assert all(r["quantity_before"] + r["quantity_change"] == r["quantity_after"] for r in rows)
+    assert [r["quantity_after"] for r in rows] == [30, 25, 37]  # one unbroken chain of the product's counter
+
+    # Deleting a variant leaves its units in the product's stock, still explained by the ledger.
+    assert (await client.delete(f"/api/admin/variants/{small['id']}", headers=admin.headers)).status == 200
+    assert counters() == (37, {large["id"]: 12})
+    assert sum(r["quantity_change"] for r in ledger()) == 37

@@ -112,12 +112,31 @@ _VARIANT_COLUMNS = (
 )
 
 _CATEGORY_SQL = "INSERT INTO categories (name, slug, description, image) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+# A variant's on-hand is part of its product's stock: the product's counter takes it in, and the
+# opening ledger has a row per variant (naming it) besides the product's unassigned units.
+_VARIANT_STOCK_SQL = """
+UPDATE products p SET stock_quantity = p.stock_quantity + v.total
+FROM (SELECT product_id, sum(on_hand_quantity)::int AS total FROM product_variants GROUP BY product_id) v
+WHERE p.id = v.product_id AND p.sku = ANY(%(skus)s) AND v.total > 0
+"""
 _LEDGER_SQL = """
 INSERT INTO inventory_adjustments
-    (product_id, adjustment_type, quantity_change, quantity_before, quantity_after, reason, adjusted_by_name,
-     created_at)
-SELECT id, 'restock', stock_quantity, 0, stock_quantity, 'initial stock', 'bin/seed', created_at
-FROM products WHERE sku = ANY(%s) AND stock_quantity > 0
+    (product_id, variant_id, adjustment_type, quantity_change, quantity_before, quantity_after, reason,
+     adjusted_by_name, created_at)
+SELECT product_id, variant_id, 'restock', quantity, running - quantity, running, reason, 'bin/seed', created_at
+FROM (
+    SELECT *, sum(quantity) OVER (PARTITION BY product_id ORDER BY variant_id NULLS FIRST) AS running
+    FROM (
+        SELECT p.id AS product_id, NULL::int AS variant_id, p.created_at, 'initial stock' AS reason,
+               p.stock_quantity - coalesce((SELECT sum(on_hand_quantity) FROM product_variants v
+                                            WHERE v.product_id = p.id), 0)::int AS quantity
+        FROM products p WHERE p.sku = ANY(%(skus)s)
+        UNION ALL
+        SELECT v.product_id, v.id, p.created_at, 'initial stock: ' || v.variant_name, v.on_hand_quantity
+        FROM product_variants v JOIN products p ON p.id = v.product_id WHERE p.sku = ANY(%(skus)s)
+    ) opening
+) counted
+WHERE quantity > 0
 """
 
 
@@ -207,5 +226,6 @@ def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, produ
                 )
             )
     copy_rows(cur, "product_variants", _VARIANT_COLUMNS, variants)
-    cur.execute(_LEDGER_SQL, (skus,))
+    cur.execute(_VARIANT_STOCK_SQL, {"skus": skus})
+    cur.execute(_LEDGER_SQL, {"skus": skus})
     return DemoCatalogue(len(aisles), len(rows), len(variants), cur.rowcount)

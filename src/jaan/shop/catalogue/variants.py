@@ -1,7 +1,10 @@
 """Product variants (#14–#17): sizes, flavours and packs of a product, with their own SKU and price.
 
-Catalogue data only: stock is counted per product in the ledger.  Variants may be deleted
-outright; the ledger rows that named one keep the product and lose the variant (SET NULL).
+A variant's on-hand quantity is the part of its product's stock held as that variant, and
+moves only through the stock ledger (:mod:`jaan.shop.inventory.ledger`): the form's
+``onHandQuantity`` becomes a ledger row (opening stock on create, a correction on edit) that
+moves the product's stock with it.  Variants may be deleted outright; their units stay in the
+product's stock, and the ledger rows that named one keep the product and lose the variant (SET NULL).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from jaan.shop.accounts.middleware import current_user
 from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
 from jaan.shop.catalogue.forms import UpcA, Zero
+from jaan.shop.freshness import forget_stock_here
+from jaan.shop.inventory.ledger import AdjustmentType, change_stock
 from jaan.state import DATABASE
 from jaan.web.answers import Done, Envelope, Shape
 from jaan.web.client_address import client_address
@@ -34,7 +39,7 @@ JsonScalar = str | int | float | bool | None
 
 
 class NewVariant(FormBody):
-    """A variant: catalogue data only (stock is counted per product)."""
+    """A variant; its onHandQuantity is set through the stock ledger."""
 
     blanks = ("sku", "upcCode")
     zeros = ("comparePrice", "costPrice", "weight")
@@ -114,11 +119,14 @@ async def product_variants(cur: Cursor, product_id: int) -> list[Row]:
 async def create_variant(
     cur: Cursor, product_id: int, values: dict[str, Any], actor: CurrentUser, ip: str | None
 ) -> Row:
-    """Add a variant to a live product."""
+    """Add a variant to a live product; its opening stock goes through the ledger."""
     product = await _live_product(cur, product_id)
-    values = {**values, "product_id": product_id}
+    opening = values.get("on_hand_quantity", 0)
+    values = {**values, "product_id": product_id, "on_hand_quantity": 0}
     row = await _write(cur, insert_sql("product_variants", values), values)
     assert row is not None
+    if opening:
+        await _set_on_hand(cur, row, opening, actor, "restock", "opening stock")
     await _record(cur, "Variant Created", f"Variant {row['variant_name']} of {product['name']} created", row, actor, ip)
     return row
 
@@ -126,16 +134,37 @@ async def create_variant(
 async def update_variant(
     cur: Cursor, variant_id: int, values: dict[str, Any], actor: CurrentUser, ip: str | None
 ) -> Row:
-    """Change only the fields sent (an omitted isActive stays as it is)."""
-    if values:
-        sql = f"UPDATE product_variants SET {assignments(values)} WHERE id = %(id)s RETURNING *"
+    """Change only the fields sent (an omitted isActive stays as it is); on-hand through the ledger."""
+    changes = {column: value for column, value in values.items() if column != "on_hand_quantity"}
+    if changes:
+        sql = f"UPDATE product_variants SET {assignments(changes)} WHERE id = %(id)s RETURNING *"
     else:
         sql = "SELECT * FROM product_variants WHERE id = %(id)s FOR UPDATE"
-    row = await _write(cur, sql, {**values, "id": variant_id})
+    row = await _write(cur, sql, {**changes, "id": variant_id})  # locked until commit: on-hand cannot move
     if row is None:
         raise NotFound("Variant not found")
+    if "on_hand_quantity" in values:
+        await _set_on_hand(cur, row, values["on_hand_quantity"], actor, "correction", "variant form")
     await _record(cur, "Variant Updated", f"Variant {row['variant_name']} updated", row, actor, ip, sorted(values))
     return row
+
+
+async def _set_on_hand(
+    cur: Cursor, row: Row, quantity: int, actor: CurrentUser, kind: AdjustmentType, reason: str
+) -> None:
+    """Bring a variant's on-hand (and its product's stock) to `quantity` with one ledger row."""
+    delta = quantity - int(row["on_hand_quantity"])
+    if delta:
+        await change_stock(
+            cur,
+            row["product_id"],
+            delta,
+            kind,
+            actor=actor,
+            reason=f"{reason}: {row['variant_name']}",
+            variant_id=row["id"],
+        )
+        row["on_hand_quantity"] = quantity
 
 
 async def delete_variant(cur: Cursor, variant_id: int, actor: CurrentUser, ip: str | None) -> None:
@@ -198,6 +227,7 @@ async def post_variant(request: web.Request, body: NewVariant) -> web.Response:
     values = _variant_form(body, sent_only=False)
     async with request.app[DATABASE].transaction() as cur:
         row = await create_variant(cur, product_id, values, current_user(request), client_address(request))
+    forget_stock_here(request, product_id)
     return ok(row)
 
 
@@ -215,6 +245,7 @@ async def put_variant(request: web.Request, body: NewVariant) -> web.Response:
     values = _variant_form(body, sent_only=True)
     async with request.app[DATABASE].transaction() as cur:
         row = await update_variant(cur, variant_id, values, current_user(request), client_address(request))
+    forget_stock_here(request, row["product_id"])
     return ok(row)
 
 

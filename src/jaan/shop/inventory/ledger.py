@@ -1,8 +1,13 @@
-"""The stock ledger: the only way a product's stock changes.
+"""The stock ledger: the only way a product's stock, or a variant's, changes.
 
 Each change is one atomic conditional ``UPDATE … RETURNING`` (no read-modify-write, so no
 lost updates) and one ledger row with who, why, before and after, in the caller's transaction.
 Stock never goes below zero unless the product or the store allows negative stock.
+
+A variant's ``on_hand_quantity`` is the part of its product's stock held as that variant: a
+ledger row that names a variant moves both counters by its ``quantity_change`` (its before and
+after are the product's).  So a product's stock is the sum of its ledger rows, and a variant's
+on-hand the sum of the rows that name it.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ async def change_stock(
             raise NotFound("Product not found")
         raise InsufficientStock(product_id, product["name"], product["stock_quantity"], -delta)
     after = int(row["stock_quantity"])
+    if variant_id is not None:
+        await _move_variant_stock(cur, product_id, variant_id, delta, allow_negative)
     adjustment = await cur.fetch_one(
         "INSERT INTO inventory_adjustments (product_id, variant_id, adjustment_type, quantity_change,"
         " quantity_before, quantity_after, reason, notes, adjusted_by_user_id, adjusted_by_name,"
@@ -84,6 +91,24 @@ async def change_stock(
     )
     assert adjustment is not None
     return StockChange(product_id, after - delta, after, adjustment)
+
+
+async def _move_variant_stock(cur: Cursor, product_id: int, variant_id: int, delta: int, allow_negative: bool) -> None:
+    """A variant's on-hand is the part of its product's stock held as that variant: it moves with it."""
+    row = await cur.fetch_one(
+        "UPDATE product_variants SET on_hand_quantity = on_hand_quantity + %(delta)s"
+        " WHERE id = %(variant)s AND product_id = %(product)s AND (on_hand_quantity + %(delta)s >= 0 OR %(allow)s)"
+        " RETURNING on_hand_quantity",
+        {"delta": delta, "variant": variant_id, "product": product_id, "allow": allow_negative},
+    )
+    if row is None:  # the caller's transaction rolls the product's change back with this error
+        variant = await cur.fetch_one(
+            "SELECT variant_name, on_hand_quantity FROM product_variants WHERE id = %s AND product_id = %s",
+            (variant_id, product_id),
+        )
+        if variant is None:
+            raise NotFound("Variant not found")
+        raise InsufficientStock(product_id, variant["variant_name"], variant["on_hand_quantity"], -delta)
 
 
 @dataclass(frozen=True)
