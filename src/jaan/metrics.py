@@ -21,13 +21,15 @@ if it can go wrong, an alert in ``deploy/prometheus/alerts.yml``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.registry import REGISTRY
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -144,18 +146,64 @@ def share_between_processes(run_dir: Path) -> Path:
 
 
 def process_exited(pid: int) -> None:
-    """The master, on reaping a process: its live gauges stop counting (its counters stay)."""
+    """The master, on reaping a process: its live gauges stop counting, its counts are folded in.
+
+    Folding moves a dead process's counters and histograms into one archive file per type, so a
+    service that recycles workers often does not leave a file per worker for every scrape to read.
+    """
     if os.environ.get(MULTIPROCESS_ENV):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        _exited.append(pid)
+        fold_exited()
+
+
+_exited: list[int] = []  # processes whose files are still to fold
+_ARCHIVE = "archive"  # counter_archive.db, histogram_archive.db: what exited processes counted
+
+
+def fold_exited() -> None:
+    """Fold the files of exited processes, unless a scrape is reading them now (then: next time)."""
+    if not _exited:
+        return
+    directory = Path(os.environ[MULTIPROCESS_ENV])
+    with _scrape_lock(directory) as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the master never waits for a scrape
+        except BlockingIOError:
+            return
+        while _exited:
+            pid = _exited.pop()
+            for kind in ("counter", "histogram"):
+                _fold(directory / f"{kind}_{pid}.db", directory / f"{kind}_{_ARCHIVE}.db")
+
+
+def _fold(dead: Path, archive_path: Path) -> None:
+    if not dead.exists():
+        return
+    archive = MmapedDict(str(archive_path))  # type: ignore[no-untyped-call]
+    try:
+        for key, value, _, _ in MmapedDict.read_all_values_from_file(str(dead)):  # type: ignore[no-untyped-call]
+            archive.write_value(key, archive.read_value(key)[0] + value, 0.0)  # type: ignore[no-untyped-call]
+    finally:
+        archive.close()  # type: ignore[no-untyped-call]
+    dead.unlink()
+
+
+def _scrape_lock(directory: Path) -> IO[bytes]:
+    """The lock a scrape holds shared while it reads the files, and the master exclusively to fold."""
+    return open(directory / ".fold.lock", "ab")
 
 
 def exposition() -> bytes:
     """The Prometheus text of the whole service (every process's files), or of this process alone."""
-    if os.environ.get(MULTIPROCESS_ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if not directory:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    with _scrape_lock(Path(directory)) as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
         return generate_latest(registry)
-    return generate_latest(REGISTRY)
 
 
 def sample_worker(in_flight: int, pool: dict[str, int | None] | None) -> None:

@@ -62,3 +62,21 @@ def test_a_scrape_for_a_client_that_is_not_loopback_is_refused(serve):
     status, body = scrape(service, **{"X-Forwarded-For": "198.51.100.20"})
     assert status == 403 and "jaan_" not in body
     assert scrape(service)[0] == 200
+
+
+def test_recycled_workers_keep_their_counts_and_leave_no_file_per_worker(serve):
+    service = serve("--workers", "2", "--max-requests", "60")
+    first = set(service.worker_pids().values())
+    load = Load(service.port, clients=4, max_requests=500, max_seconds=60, requests_per_connection=5)
+    with load:
+        load.wait_for(500, timeout=60)
+    result = load.stop()
+    assert (result.ok, result.failed) == (500, 0), result.errors
+    # Recycled: both first workers are gone (their counts folded into the archive files).
+    snap = service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & first, timeout=30)
+    status, text = scrape(service)
+    assert health_requests(text) == 500
+    assert sample(text, "jaan_worker_restarts_total", reason="max_requests") >= 2
+    files = {path.name for path in (service.data_dir / "run" / "metrics").glob("counter_*.db")}
+    live = {str(w["pid"]) for w in snap["workers"]} | {str(service.status()["master"]["pid"]), "archive"}
+    assert {name.removeprefix("counter_").removesuffix(".db") for name in files} <= live

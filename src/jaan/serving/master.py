@@ -476,7 +476,8 @@ class Master:
         print(f"ready: {self.target} workers on http://{self.address}", file=sys.stderr, flush=True)
 
     def _publish_worker_states(self) -> None:
-        """jaan_workers{state}, written only when a count changed."""
+        """jaan_workers{state}, written only when a count changed; exited workers' counts folded."""
+        metrics.fold_exited()  # the ones a scrape kept from folding when they exited
         counts = collections.Counter(w.state for w in self.workers.values())
         if counts != self.published_states:
             for state in WorkerState:

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.shop.orders.conftest import cart
+from tests.web.test_http_metrics import sample
 
 
 async def test_order_is_priced_by_the_server_and_takes_stock(make_client, customer, shop):
@@ -166,3 +167,25 @@ async def test_a_failed_attempt_can_be_retried_with_its_key(make_client, custome
     assert (await client.post("/api/orders", json=cart((product, 2)), headers=headers)).status == 409
     shop.query("UPDATE products SET stock_quantity = 5 WHERE id = %s", (product,))
     assert (await client.post("/api/orders", json=cart((product, 2)), headers=headers)).status == 200
+
+
+async def test_checkouts_are_counted_placed_refused_and_replayed(make_client, customer, shop):
+    client = await make_client()
+
+    async def counts() -> tuple[float, float, float]:
+        text = await (await client.get("/metrics")).text()
+        return (
+            sample(text, "jaan_orders_placed_total"),
+            sample(text, "jaan_orders_refused_for_stock_total"),
+            sample(text, "jaan_idempotent_replays_total"),
+        )
+
+    before = await counts()
+    product = shop.product(stock=2)
+    key = {"Idempotency-Key": f"metrics-{uuid.uuid4()}", **customer.headers}
+    for _ in range(2):  # the first places it, the retry replays it
+        assert (await client.post("/api/orders", json=cart((product, 1)), headers=key)).status == 200
+    refused = await client.post("/api/orders", json=cart((product, 5)), headers=customer.headers)
+    assert refused.status == 409
+    after = await counts()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
