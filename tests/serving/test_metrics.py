@@ -75,6 +75,7 @@ def test_recycled_workers_keep_their_counts_and_leave_no_file_per_worker(serve):
     # Recycled: both first workers are gone (their counts folded into the archive files).
     snap = service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & first, timeout=30)
     status, text = scrape(service)
+    assert status == 200
     assert health_requests(text) == 500
     assert sample(text, "jaan_worker_restarts_total", reason="max_requests") >= 2
     files = {path.name for path in (service.data_dir / "run" / "metrics").glob("counter_*.db")}
