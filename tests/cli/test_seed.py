@@ -63,6 +63,24 @@ def test_seed_fills_an_empty_database_and_says_what_it_made(empty_database):
     ) == [(True,)]
     upcs = [upc for (upc,) in query(empty_database, "SELECT upc_code FROM products")]
     assert all(upc_a_is_valid(upc) for upc in upcs)
+    # Every product has a barcode the catalogue shows: a unique EAN-13 with a valid check digit.
+    barcodes = [code for (code,) in query(empty_database, "SELECT barcode FROM products")]
+    assert len(set(barcodes)) == 300 and all(ean13_is_valid(code) for code in barcodes)
+
+
+def ean13_is_valid(code: str | None) -> bool:
+    if code is None or len(code) != 13 or not code.isdigit():
+        return False
+    weighted = sum(int(digit) * (1, 3)[position % 2] for position, digit in enumerate(code[:12]))
+    return (weighted + int(code[12])) % 10 == 0
+
+
+def test_ean13_check_digits_are_the_standards():
+    from jaan.cli.seeding.catalogue import ean13
+
+    assert ean13("400638133393") == "4006381333931"  # a published example
+    assert ean13("200000000001") == "2000000000015"
+    assert not ean13_is_valid("4006381333932")
 
 
 def test_the_same_seed_makes_the_same_catalogue(empty_database):
@@ -120,6 +138,12 @@ def test_seeded_orders_agree_with_stock_the_ledger_and_invoices(empty_database):
         empty_database,
         "SELECT count(*) FROM products p WHERE p.stock_quantity <> (SELECT coalesce(sum(quantity_change), 0)"
         " FROM inventory_adjustments a WHERE a.product_id = p.id) OR p.stock_quantity < 0",
+    ) == [(0,)]
+    # Each product's ledger is one unbroken chain: every change starts where the one before ended.
+    assert query(
+        empty_database,
+        "SELECT count(*) FROM (SELECT quantity_before, lag(quantity_after) OVER (PARTITION BY product_id"
+        " ORDER BY id) AS previous FROM inventory_adjustments) chain WHERE quantity_before <> coalesce(previous, 0)",
     ) == [(0,)]
     # Order totals add up from their lines; an invoice's total is its order's.
     assert query(

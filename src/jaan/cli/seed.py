@@ -21,60 +21,17 @@ from typing import Any
 
 import psycopg2
 
+from jaan.cli.seeding.catalogue import MAX_CATEGORIES, write_demo_catalogue
+from jaan.cli.seeding.customers import write_demo_customers
+from jaan.cli.seeding.orders import write_demo_orders
+from jaan.cli.seeding.purchasing import write_demo_purchasing
+from jaan.cli.seeding.rows import StockBook
 from jaan.db.embedded import EmbeddedPostgresError
 from jaan.db.locate import database_dsn
 from jaan.db.migrations import MigrationError, apply_migrations
 from jaan.settings import Settings
-from jaan.shop.accounts.passwords import hash_password_sync
-from jaan.shop.catalogue.demo import MAX_CATEGORIES, copy_rows, write_demo_catalogue
-from jaan.shop.orders.demo import write_demo_orders
-from jaan.shop.purchasing.demo import write_demo_purchasing
 
 DEFAULT_SEED = 1
-FIRST_NAMES = (
-    "Aarav",
-    "Priya",
-    "Rohan",
-    "Ananya",
-    "Vikram",
-    "Meera",
-    "Arjun",
-    "Kavya",
-    "Sanjay",
-    "Divya",
-    "Rahul",
-    "Neha",
-    "Amit",
-    "Pooja",
-    "Karan",
-    "Sneha",
-    "Imran",
-    "Fatima",
-    "David",
-    "Sarah",
-)
-LAST_NAMES = (
-    "Sharma",
-    "Patel",
-    "Singh",
-    "Khan",
-    "Gupta",
-    "Reddy",
-    "Iyer",
-    "Das",
-    "Mehta",
-    "Nair",
-    "Joshi",
-    "Chopra",
-    "Ali",
-    "Fernandes",
-    "Smith",
-    "Brown",
-    "Kaur",
-    "Bose",
-    "Rao",
-    "Shah",
-)
 
 
 class SeedRefused(Exception):
@@ -89,6 +46,7 @@ class Seeding:
     rng: random.Random
     args: argparse.Namespace
     settings: Settings
+    stock: StockBook  # every stock change, written through the ledger once all generators ran
 
 
 @dataclass(frozen=True)
@@ -101,7 +59,7 @@ class Generator:
 
 def _catalogue(seeding: Seeding) -> str:
     made = write_demo_catalogue(
-        seeding.cur, seeding.rng, categories=seeding.args.categories, products=seeding.args.products
+        seeding.cur, seeding.rng, seeding.stock, categories=seeding.args.categories, products=seeding.args.products
     )
     return (
         f"{made.categories} categories, {made.products} products, {made.variants} variants,"
@@ -110,31 +68,15 @@ def _catalogue(seeding: Seeding) -> str:
 
 
 def _customers(seeding: Seeding) -> str:
-    count = seeding.args.customers
-    # One hash for every demo customer: hashing 200 passwords at production cost would take
-    # most of a minute, and demo accounts need no separate salts.
-    password_hash = hash_password_sync(seeding.args.customer_password, seeding.settings.password_cost)
-    rng = seeding.rng
-    copy_rows(
-        seeding.cur,
-        "users",
-        ("email", "password_hash", "full_name", "role", "email_confirmed_at"),
-        (
-            (
-                f"customer{n}@example.com",
-                password_hash,
-                f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-                "user",
-                "now",
-            )
-            for n in range(1, count + 1)
-        ),
-    )
-    return f"{count} customers customer1..{count}@example.com (password: {seeding.args.customer_password!r})"
+    count, password = seeding.args.customers, seeding.args.customer_password
+    write_demo_customers(seeding.cur, seeding.rng, count, password, seeding.settings.password_cost)
+    return f"{count} customers customer1..{count}@example.com (password: {password!r})"
 
 
 def _orders(seeding: Seeding) -> str:
-    made = write_demo_orders(seeding.cur, seeding.rng, orders=seeding.args.orders, invoices=seeding.args.invoices)
+    made = write_demo_orders(
+        seeding.cur, seeding.rng, seeding.stock, orders=seeding.args.orders, invoices=seeding.args.invoices
+    )
     return (
         f"{made.orders} orders with {made.lines} lines, {made.invoices} invoices,"
         f" {made.ledger_rows} sale and return ledger rows"
@@ -142,7 +84,7 @@ def _orders(seeding: Seeding) -> str:
 
 
 def _purchasing(seeding: Seeding) -> str:
-    made = write_demo_purchasing(seeding.cur, seeding.rng, purchase_orders=seeding.args.purchase_orders)
+    made = write_demo_purchasing(seeding.cur, seeding.rng, seeding.stock, purchase_orders=seeding.args.purchase_orders)
     return (
         f"{made.suppliers} suppliers linked to {made.linked_products} products, {made.purchase_orders} purchase"
         f" orders with {made.lines} lines, {made.ledger_rows} receipt ledger rows"
@@ -198,15 +140,25 @@ def seed(dsn: str, args: argparse.Namespace, settings: Settings) -> list[str]:
         else:
             for generator in reversed(GENERATORS):
                 cur.execute(generator.reset_sql)
-        seeding = Seeding(cur, random.Random(args.seed), args, settings)
+        # Trigram index entries of updated products wait in the pending list until ANALYZE below
+        # merges them in bulk, instead of being merged a few megabytes at a time.
+        cur.execute("SET LOCAL gin_pending_list_limit = '64MB'")
+        seeding = Seeding(cur, random.Random(args.seed), args, settings, StockBook())
         for generator in GENERATORS:
             lines.append(f"{generator.name}: {generator.run(seeding)}")
+        seeding.stock.write(cur)
     # Fresh statistics now, not whenever autovacuum gets round to it: without them the planner
     # takes the new tables for nearly empty and skips the trigram and sort indexes.
     with closing(psycopg2.connect(dsn)) as conn:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("ANALYZE")
+            # The products' trigram entries left pending above, merged now rather than by the
+            # first request that writes a product.
+            cur.execute(
+                "SELECT gin_clean_pending_list(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'gin' AND i.indrelid = 'products'::regclass"
+            )
     return lines
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import pytest
 
 from jaan.db.pool import Database, PoolConfig
-from jaan.shop.inventory.ledger import InsufficientStock, change_stock
+from jaan.shop.inventory.ledger import InsufficientStock, Movement, change_stock, movements_statement
 from jaan.web.errors import NotFound
 
 
@@ -87,3 +88,48 @@ async def test_unknown_product_is_404(database):
     with pytest.raises(NotFound):
         async with database.transaction() as cur:
             await change_stock(cur, 987654321, 1, "restock", actor=None)
+
+
+async def test_a_batch_of_movements_runs_each_products_ledger_in_order(database):
+    a, b = await new_product(database, stock=5), await new_product(database)
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    batch = [
+        Movement(a, -2, "sale", "order 1", at),
+        Movement(b, 10, "restock", "delivery", at),
+        Movement(a, 4, "restock", "delivery"),
+        Movement(b, -3, "damage", "dropped"),
+        Movement(a, -1, "sale", "order 2"),
+    ]
+    async with database.transaction() as cur:
+        await cur.execute(*movements_statement(batch, actor_name="bin/seed"))
+    rows = await database.fetch_all(
+        "SELECT product_id, adjustment_type, quantity_change, quantity_before, quantity_after, adjusted_by_name,"
+        " created_at FROM inventory_adjustments WHERE product_id IN (%s, %s) ORDER BY id",
+        (a, b),
+    )
+    assert [(r["product_id"], r["quantity_change"], r["quantity_before"], r["quantity_after"]) for r in rows] == [
+        (a, -2, 5, 3),
+        (b, 10, 0, 10),
+        (a, 4, 3, 7),
+        (b, -3, 10, 7),
+        (a, -1, 7, 6),
+    ]
+    assert rows[0]["created_at"] == at and rows[0]["adjusted_by_name"] == "bin/seed"
+    stock = await database.fetch_all(
+        "SELECT id, stock_quantity, last_adjustment_reason FROM products WHERE id IN (%s, %s) ORDER BY id", (a, b)
+    )
+    assert [(r["stock_quantity"], r["last_adjustment_reason"]) for r in stock] == [(6, "sale"), (7, "damage")]
+
+
+async def test_a_batch_that_would_take_stock_below_zero_writes_no_row_for_that_product(database):
+    a, b = await new_product(database, stock=1), await new_product(database, stock=1)
+    async with database.transaction() as cur:
+        await cur.execute(*movements_statement([Movement(a, -2, "sale"), Movement(b, -1, "sale")]))
+    counts = await database.fetch_all(
+        "SELECT p.id, p.stock_quantity,"
+        " (SELECT count(*) FROM inventory_adjustments i WHERE i.product_id = p.id) AS rows"
+        " FROM products p WHERE p.id IN (%s, %s) ORDER BY p.id",
+        (a, b),
+    )
+    # The caller sees fewer ledger rows than movements (bin/seed then rolls back everything).
+    assert [(r["stock_quantity"], r["rows"]) for r in counts] == [(1, 0), (0, 1)]

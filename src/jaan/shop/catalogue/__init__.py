@@ -2,7 +2,7 @@
 
 One module per concern: :mod:`categories`, :mod:`products` (the storefront's queries and the
 product's shapes), :mod:`admin_products`, :mod:`variants`, :mod:`slugs`, :mod:`forms`
-(what the admin forms share) and :mod:`demo` (the demo catalogue ``bin/seed`` writes).
+(what the admin forms share).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ on-hand the sum of the rows that name it.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -179,3 +181,84 @@ async def _explain_refused_sale(cur: Cursor, refused: list[Sale]) -> None:
     if product["price"] != sale.unit_price:
         raise Conflict(f"The price of {product['name']} changed while ordering; please review the cart")
     raise InsufficientStock(sale.product_id, product["name"], product["stock_quantity"], sale.quantity)
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One stock change of a batch (:func:`movements_statement`)."""
+
+    product_id: int
+    delta: int
+    adjustment_type: AdjustmentType
+    reason: str | None = None
+    at: dt.datetime | None = None  # when it happened (None: now)
+    reference_order_id: int | None = None
+    reference_purchase_order_id: int | None = None
+    variant_id: int | None = None  # moves that variant's on-hand too (part of the product's stock)
+
+
+# Many changes in one statement: each product's stock (and each named variant's on-hand) moves
+# once by the sum of its changes, only if the result is not below zero unless allowed, and each
+# change gets its ledger row, its before/after the product's, counted in the batch's order.
+_MOVEMENTS_SQL = """
+WITH moves AS (
+    SELECT * FROM unnest(%(ids)s::int[], %(deltas)s::int[], %(types)s::text[], %(reasons)s::text[],
+                         %(ats)s::timestamptz[], %(orders)s::int[], %(purchase_orders)s::int[], %(variants)s::int[])
+        WITH ORDINALITY AS m(product_id, delta, type, reason, at, order_id, purchase_order_id, variant_id, position)
+),
+moved_variants AS (
+    UPDATE product_variants v SET on_hand_quantity = v.on_hand_quantity + t.delta
+    FROM (SELECT variant_id, product_id, sum(delta)::int AS delta FROM moves WHERE variant_id IS NOT NULL
+          GROUP BY variant_id, product_id) t
+    WHERE v.id = t.variant_id AND v.product_id = t.product_id AND (v.on_hand_quantity + t.delta >= 0 OR %(allow)s)
+    RETURNING v.id
+),
+totals AS (
+    SELECT product_id, sum(delta)::int AS delta, (array_agg(type ORDER BY position DESC))[1] AS last_type
+    FROM moves GROUP BY product_id
+),
+moved AS (
+    UPDATE products p SET stock_quantity = p.stock_quantity + t.delta, last_adjustment_reason = t.last_type
+    FROM totals t
+    WHERE p.id = t.product_id AND (p.stock_quantity + t.delta >= 0 OR p.allow_negative_stock OR %(allow)s)
+    RETURNING p.id, p.stock_quantity - t.delta AS start
+)
+INSERT INTO inventory_adjustments (product_id, variant_id, adjustment_type, quantity_change, quantity_before,
+    quantity_after, reason, adjusted_by_user_id, adjusted_by_name, reference_order_id, reference_purchase_order_id,
+    created_at)
+SELECT m.product_id, m.variant_id, m.type, m.delta, mv.start + sum(m.delta) OVER running - m.delta,
+       mv.start + sum(m.delta) OVER running, m.reason, %(actor)s, %(actor_name)s, m.order_id, m.purchase_order_id,
+       coalesce(m.at, now())
+FROM moves m JOIN moved mv ON mv.id = m.product_id
+WHERE m.variant_id IS NULL OR m.variant_id IN (SELECT id FROM moved_variants)
+WINDOW running AS (PARTITION BY m.product_id ORDER BY m.position)
+ORDER BY m.position
+"""
+
+
+def movements_statement(
+    movements: Sequence[Movement],
+    *,
+    actor_id: Any = None,
+    actor_name: str | None = None,
+    allow_negative: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """The one statement that applies a batch of stock changes with their ledger rows.
+
+    Its row count is the number of ledger rows written: fewer than ``len(movements)`` means a
+    product or variant is missing or would go below zero, and the caller must roll back.  ``bin/seed``
+    (psycopg2) writes every demo stock change through it.
+    """
+    return _MOVEMENTS_SQL, {
+        "ids": [m.product_id for m in movements],
+        "deltas": [m.delta for m in movements],
+        "types": [m.adjustment_type for m in movements],
+        "reasons": [m.reason for m in movements],
+        "ats": [m.at for m in movements],
+        "orders": [m.reference_order_id for m in movements],
+        "purchase_orders": [m.reference_purchase_order_id for m in movements],
+        "variants": [m.variant_id for m in movements],
+        "allow": allow_negative,
+        "actor": actor_id,
+        "actor_name": actor_name,
+    }

@@ -2,5 +2,5 @@
 
 :mod:`orders` creates and reads purchase orders, :mod:`lifecycle` moves them through their
 states and receives their lines into stock through the ledger, :mod:`low_stock` lists what each
-supplier should be asked for, :mod:`routes` is the HTTP face, :mod:`demo` what ``bin/seed`` writes.
+supplier should be asked for, :mod:`routes` is the HTTP face.
 """

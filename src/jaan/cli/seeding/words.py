@@ -1,4 +1,4 @@
-"""The word lists of the demo catalogue: aisles with their items and pack sizes, brands, suppliers."""
+"""The demo data's word lists: aisles with their items and pack sizes, brands, suppliers, customers' names."""
 
 from __future__ import annotations
 
@@ -372,4 +372,49 @@ BLURBS = (
     "Carefully cleaned, sorted and graded for an even cook.",
     "Rich aroma and authentic taste, just like home.",
     "Store in a cool, dry place away from direct sunlight.",
+)
+
+FIRST_NAMES = (
+    "Aarav",
+    "Priya",
+    "Rohan",
+    "Ananya",
+    "Vikram",
+    "Meera",
+    "Arjun",
+    "Kavya",
+    "Sanjay",
+    "Divya",
+    "Rahul",
+    "Neha",
+    "Amit",
+    "Pooja",
+    "Karan",
+    "Sneha",
+    "Imran",
+    "Fatima",
+    "David",
+    "Sarah",
+)
+LAST_NAMES = (
+    "Sharma",
+    "Patel",
+    "Singh",
+    "Khan",
+    "Gupta",
+    "Reddy",
+    "Iyer",
+    "Das",
+    "Mehta",
+    "Nair",
+    "Joshi",
+    "Chopra",
+    "Ali",
+    "Fernandes",
+    "Smith",
+    "Brown",
+    "Kaur",
+    "Bose",
+    "Rao",
+    "Shah",
 )

@@ -2,8 +2,8 @@
 
 The suppliers are the ones the demo catalogue names in ``supplier_name``, and each product is linked
 to its supplier by id.  Purchase orders run through every state; the delivered ones were received in
-full and the shipped ones in part, each receipt with its 'restock' ledger row, so stock and ledger
-agree as they would had the API received them.
+full and the shipped ones in part, each receipt a 'restock' through the stock ledger, so stock and
+ledger agree as they would had the API received them.
 """
 
 from __future__ import annotations
@@ -14,22 +14,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from jaan.shop.catalogue.demo_words import SUPPLIERS
+from jaan.cli.seeding.rows import StockBook
+from jaan.cli.seeding.words import SUPPLIERS
+from jaan.shop.inventory.ledger import Movement
+from jaan.shop.purchasing.orders import PURCHASE_TAX_RATE
 
 CENT = Decimal("0.01")
 _STATUSES = ("draft", "pending", "confirmed", "shipped", "delivered", "delivered", "delivered", "cancelled")
 _TYPES = ("wholesale_distributor", "local_vendor", "brand_manufacturer", "farm_producer", "cash_and_carry")
-_RECEIPT_SQL = """
-WITH stocked AS (
-    UPDATE products SET stock_quantity = stock_quantity + %(quantity)s, last_adjustment_reason = 'restock'
-    WHERE id = %(product)s RETURNING stock_quantity
-)
-INSERT INTO inventory_adjustments (product_id, adjustment_type, quantity_change, quantity_before, quantity_after,
-    reason, adjusted_by_name, reference_purchase_order_id, created_at)
-SELECT %(product)s, 'restock', %(quantity)s, stock_quantity - %(quantity)s, stock_quantity, %(reason)s, 'bin/seed',
-    %(po)s, %(at)s
-FROM stocked
-"""
 
 
 @dataclass(frozen=True)
@@ -75,15 +67,16 @@ def _suppliers(cur: Any, rng: random.Random) -> dict[int, list[tuple[int, Decima
     return catalogue
 
 
-def write_demo_purchasing(cur: Any, rng: random.Random, *, purchase_orders: int) -> DemoPurchasing:
+def write_demo_purchasing(cur: Any, rng: random.Random, stock: StockBook, *, purchase_orders: int) -> DemoPurchasing:
     """Write the suppliers, link products to them, and `purchase_orders` orders through psycopg2 cursor `cur`."""
     catalogue = _suppliers(cur, rng)
     cur.execute("SELECT value FROM settings WHERE key = 'purchase_tax_rate'")
     found = cur.fetchone()
-    tax_rate = Decimal(found[0]) if found else Decimal(0)
+    tax_rate = Decimal(found[0]) if found else PURCHASE_TAX_RATE
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     suppliers = sorted(catalogue)
-    made = lines = ledger = 0
+    made = lines = 0
+    receipts = 0
     for _ in range(purchase_orders if suppliers else 0):
         supplier = rng.choice(suppliers)
         products = rng.sample(catalogue[supplier], min(len(catalogue[supplier]), rng.randint(2, 6)))
@@ -122,10 +115,9 @@ def write_demo_purchasing(cur: Any, rng: random.Random, *, purchase_orders: int)
             lines += 1
             if received:
                 at = min(now, ordered + dt.timedelta(days=3))
-                cur.execute(
-                    _RECEIPT_SQL,
-                    {"quantity": received, "product": product, "reason": f"PO {po_number}", "po": po_id, "at": at},
+                stock.move(
+                    Movement(product, received, "restock", f"PO {po_number}", at, reference_purchase_order_id=po_id)
                 )
-                ledger += cur.rowcount
+                receipts += 1
     linked = sum(len(products) for products in catalogue.values())
-    return DemoPurchasing(len(SUPPLIERS), linked, made, lines, ledger)
+    return DemoPurchasing(len(SUPPLIERS), linked, made, lines, receipts)

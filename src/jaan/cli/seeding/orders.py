@@ -2,8 +2,8 @@
 
 Orders are made oldest first from the demo customers and products, priced like checkout
 (:func:`jaan.shop.orders.pricing.price` with the store settings), and never sell stock that is
-not there.  Every sale (and every return of a cancelled order) gets its ledger row with the
-running before/after counts, so the ledger, the counters and the orders agree.
+not there.  Every sale (and every return of a cancelled order) goes through the stock ledger,
+oldest first, so the ledger, the counters and the orders agree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jaan.shop.catalogue.demo import copy_rows
+from jaan.cli.seeding.rows import StockBook, copy_rows
+from jaan.shop.inventory.ledger import Movement
 from jaan.shop.orders.pricing import PricedLine, price
 
 HISTORY_DAYS = 180
@@ -52,11 +53,11 @@ def _status(age_days: float, rng: random.Random) -> str:
     return rng.choice(("pending", "pending", "processing"))
 
 
-def write_demo_orders(cur: Any, rng: random.Random, *, orders: int, invoices: int) -> DemoOrders:
+def write_demo_orders(cur: Any, rng: random.Random, stock: StockBook, *, orders: int, invoices: int) -> DemoOrders:
     """Write `orders` orders (about three lines each) and invoice up to `invoices` shipped ones."""
     cur.execute("SELECT id, full_name, email FROM users WHERE role = 'user' ORDER BY email")
     customers = cur.fetchall()
-    cur.execute("SELECT id, name, sku, price, stock_quantity FROM products WHERE archived_at IS NULL ORDER BY id")
+    cur.execute("SELECT id, name, sku, price FROM products WHERE archived_at IS NULL ORDER BY id")
     products = cur.fetchall()
     if not customers or not products or not orders:
         return DemoOrders(0, 0, 0, 0)
@@ -64,14 +65,14 @@ def write_demo_orders(cur: Any, rng: random.Random, *, orders: int, invoices: in
         "SELECT key, value FROM settings WHERE key IN ('tax_rate', 'default_shipping_fee', 'free_shipping_threshold')"
     )
     store = {key: Decimal(value) for key, value in cur.fetchall()}
-    stock = {row[0]: row[4] for row in products}
+    available = {row[0]: stock.level(row[0]) for row in products}
     now = dt.datetime.now(dt.UTC)
     moments = sorted(now - dt.timedelta(days=rng.uniform(0, HISTORY_DAYS)) for _ in range(orders))
 
     order_rows: list[tuple[Any, ...]] = []
     order_lines: list[list[PricedLine]] = []
     for moment in moments:
-        lines = _pick_lines(rng, products, stock)
+        lines = _pick_lines(rng, products, available)
         if not lines:
             continue
         totals = price(lines, store["tax_rate"], store["default_shipping_fee"], store["free_shipping_threshold"])
@@ -99,8 +100,8 @@ def write_demo_orders(cur: Any, rng: random.Random, *, orders: int, invoices: in
         order_lines.append(lines)
     order_ids = _insert_orders(cur, order_rows)
 
-    item_rows, ledger_rows = [], []
-    running = {row[0]: row[4] for row in products}  # stock as it was before the first order
+    item_rows: list[tuple[Any, ...]] = []
+    ledger_rows = 0
     for order_id, row, lines in zip(order_ids, order_rows, order_lines, strict=True):
         status, moment = row[7], row[13]
         for line in lines:
@@ -116,35 +117,12 @@ def write_demo_orders(cur: Any, rng: random.Random, *, orders: int, invoices: in
                     moment,
                 )
             )
-            before = running[line.product_id]
-            running[line.product_id] = before - line.quantity
-            ledger_rows.append(
-                (
-                    line.product_id,
-                    "sale",
-                    -line.quantity,
-                    before,
-                    before - line.quantity,
-                    f"order ORD-{order_id:05d}",
-                    order_id,
-                    moment,
-                )
-            )
+            reason = f"order ORD-{order_id:05d}"
+            stock.move(Movement(line.product_id, -line.quantity, "sale", reason, moment, order_id))
+            ledger_rows += 1
             if status == "cancelled":
-                back = running[line.product_id]
-                running[line.product_id] = back + line.quantity
-                ledger_rows.append(
-                    (
-                        line.product_id,
-                        "return",
-                        line.quantity,
-                        back,
-                        back + line.quantity,
-                        f"order ORD-{order_id:05d} cancelled",
-                        order_id,
-                        moment,
-                    )
-                )
+                stock.move(Movement(line.product_id, line.quantity, "return", f"{reason} cancelled", moment, order_id))
+                ledger_rows += 1
     copy_rows(
         cur,
         "order_items",
@@ -160,28 +138,8 @@ def write_demo_orders(cur: Any, rng: random.Random, *, orders: int, invoices: in
         ),
         item_rows,
     )
-    copy_rows(
-        cur,
-        "inventory_adjustments",
-        (
-            "product_id",
-            "adjustment_type",
-            "quantity_change",
-            "quantity_before",
-            "quantity_after",
-            "reason",
-            "reference_order_id",
-            "created_at",
-        ),
-        ledger_rows,
-    )
-    cur.execute(
-        "UPDATE products p SET stock_quantity = s.stock FROM unnest(%s::int[], %s::int[]) AS s(id, stock)"
-        " WHERE p.id = s.id AND p.stock_quantity <> s.stock",
-        (list(running), list(running.values())),
-    )
     invoiced = _invoice(cur, rng, order_ids, order_rows, invoices)
-    return DemoOrders(len(order_ids), len(item_rows), invoiced, len(ledger_rows))
+    return DemoOrders(len(order_ids), len(item_rows), invoiced, ledger_rows)
 
 
 def _pick_lines(rng: random.Random, products: list[tuple[Any, ...]], stock: dict[int, int]) -> list[PricedLine]:
@@ -191,7 +149,7 @@ def _pick_lines(rng: random.Random, products: list[tuple[Any, ...]], stock: dict
     for _ in range(wanted * 4):
         if len(lines) == wanted:
             break
-        product_id, name, sku, unit_price, _ = rng.choice(products)
+        product_id, name, sku, unit_price = rng.choice(products)
         quantity = rng.randint(1, 6)
         if product_id in lines or stock[product_id] < quantity:
             continue

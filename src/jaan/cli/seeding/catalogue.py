@@ -1,27 +1,29 @@
 """The demo catalogue ``bin/seed`` writes: a believable grocery wholesaler's shelves.
 
 Everything comes from one ``random.Random``, so a seed gives the same names, prices and stock
-every time.  Rows go in with COPY (thousands per second); each product's opening stock gets
-its 'restock' ledger row, as if it had been delivered, so the ledger and the counters agree.
+every time.  Rows go in with COPY (thousands per second) with no stock; each product's opening
+stock is a 'restock' in the stock book (:class:`~jaan.cli.seeding.rows.StockBook`), as if it had
+been delivered, so the ledger and the counters agree.  Every product has a UPC-A code and an EAN-13 barcode (in-store
+prefix 200, unique by product number), both with valid check digits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import random
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from jaan.cli.seeding.rows import StockBook, copy_rows
+from jaan.cli.seeding.words import AISLES, BLURBS, BRANDS, DESCRIPTORS, MAX_CATEGORIES, SUPPLIERS
 from jaan.shop.catalogue.categories import PLACEHOLDER_IMAGE
-from jaan.shop.catalogue.demo_words import AISLES, BLURBS, BRANDS, DESCRIPTORS, MAX_CATEGORIES, SUPPLIERS
 from jaan.shop.catalogue.slugs import first_free, slugify
+from jaan.shop.inventory.ledger import Movement
 
 CENT = Decimal("0.01")
-__all__ = ["MAX_CATEGORIES", "DemoCatalogue", "copy_rows", "write_demo_catalogue"]
+__all__ = ["MAX_CATEGORIES", "DemoCatalogue", "ean13", "write_demo_catalogue"]
 
 
 @dataclass(frozen=True)
@@ -32,23 +34,10 @@ class DemoCatalogue:
     ledger_rows: int
 
 
-def _copy_text(value: Any) -> str:
-    """One value in COPY's text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Bulk-insert `rows` with COPY (a psycopg2 cursor); table and columns are ours, never input."""
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(_copy_text(value) for value in row) + "\n")
-    buffer.seek(0)
-    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+def ean13(first_twelve: str) -> str:
+    """An EAN-13: twelve digits and their check digit (weights 1, 3, 1, 3, … from the left)."""
+    total = sum(int(digit) * (3 if position % 2 else 1) for position, digit in enumerate(first_twelve))
+    return first_twelve + str((10 - total % 10) % 10)
 
 
 def _upc_a(rng: random.Random) -> str:
@@ -81,10 +70,9 @@ _PRODUCT_COLUMNS = (
     "cost_price",
     "sku",
     "upc_code",
+    "barcode",
     "category_id",
     "images",
-    "stock_quantity",
-    "last_adjustment_reason",
     "unit",
     "weight",
     "is_featured",
@@ -112,35 +100,11 @@ _VARIANT_COLUMNS = (
 )
 
 _CATEGORY_SQL = "INSERT INTO categories (name, slug, description, image) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
-# A variant's on-hand is part of its product's stock: the product's counter takes it in, and the
-# opening ledger has a row per variant (naming it) besides the product's unassigned units.
-_VARIANT_STOCK_SQL = """
-UPDATE products p SET stock_quantity = p.stock_quantity + v.total
-FROM (SELECT product_id, sum(on_hand_quantity)::int AS total FROM product_variants GROUP BY product_id) v
-WHERE p.id = v.product_id AND p.sku = ANY(%(skus)s) AND v.total > 0
-"""
-_LEDGER_SQL = """
-INSERT INTO inventory_adjustments
-    (product_id, variant_id, adjustment_type, quantity_change, quantity_before, quantity_after, reason,
-     adjusted_by_name, created_at)
-SELECT product_id, variant_id, 'restock', quantity, running - quantity, running, reason, 'bin/seed', created_at
-FROM (
-    SELECT *, sum(quantity) OVER (PARTITION BY product_id ORDER BY variant_id NULLS FIRST) AS running
-    FROM (
-        SELECT p.id AS product_id, NULL::int AS variant_id, p.created_at, 'initial stock' AS reason,
-               p.stock_quantity - coalesce((SELECT sum(on_hand_quantity) FROM product_variants v
-                                            WHERE v.product_id = p.id), 0)::int AS quantity
-        FROM products p WHERE p.sku = ANY(%(skus)s)
-        UNION ALL
-        SELECT v.product_id, v.id, p.created_at, 'initial stock: ' || v.variant_name, v.on_hand_quantity
-        FROM product_variants v JOIN products p ON p.id = v.product_id WHERE p.sku = ANY(%(skus)s)
-    ) opening
-) counted
-WHERE quantity > 0
-"""
 
 
-def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, products: int) -> DemoCatalogue:
+def write_demo_catalogue(
+    cur: Any, rng: random.Random, stock: StockBook, *, categories: int, products: int
+) -> DemoCatalogue:
     """Write `categories` categories (the migration's eight first) and `products` products with
     variants on about one in ten, opening stock and its ledger rows, through psycopg2 cursor `cur`."""
     aisles = AISLES[:categories]
@@ -155,6 +119,7 @@ def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, produ
     slugs: set[str] = {slug for (slug,) in cur.fetchall()}
     rows: list[tuple[Any, ...]] = []
     with_variants: list[tuple[str, Decimal, str]] = []
+    stocks: list[int] = []
     for n in range(1, products + 1):
         aisle = rng.choice(aisles) if aisles else rng.choice(AISLES)
         size_index = rng.randrange(len(aisle.sizes))
@@ -171,7 +136,7 @@ def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, produ
         has_variants = rng.random() < 0.1
         if has_variants:
             with_variants.append((sku, price, item))
-        stock = _stock(rng)
+        stocks.append(_stock(rng))
         rows.append(
             (
                 name,
@@ -182,10 +147,9 @@ def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, produ
                 cost,
                 sku,
                 _upc_a(rng),
+                ean13(f"200{n:09d}"),
                 category_ids.get(aisle.slug),
                 "{" + PLACEHOLDER_IMAGE + "}",
-                stock,
-                "restock" if stock else None,
                 unit,
                 weight,
                 rng.random() < 0.06,
@@ -204,12 +168,14 @@ def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, produ
     skus = [row[6] for row in rows]
     cur.execute("SELECT sku, id FROM products WHERE sku = ANY(%s)", (skus,))
     product_ids = dict(cur.fetchall())
+    on_hand: dict[str, int] = {}  # variant sku -> opening units
     variants: list[tuple[Any, ...]] = []
     for sku, price, item in with_variants:
         for order, (label, factor) in enumerate(
             rng.sample((("Small", "0.6"), ("Medium", "1"), ("Large", "1.8"), ("Bulk", "3.2")), rng.randint(2, 4))
         ):
             variant_price = _shelf_price(price * Decimal(factor))
+            on_hand[f"{sku}-{label[0]}"] = rng.randint(0, 200)
             variants.append(
                 (
                     product_ids[sku],
@@ -218,7 +184,7 @@ def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, produ
                     f"{sku}-{label[0]}",
                     variant_price,
                     (variant_price * Decimal("0.7")).quantize(CENT),
-                    rng.randint(0, 200),
+                    0,  # on hand: arrives through the stock book below
                     None,
                     "kg",
                     json.dumps({"pack": label.lower()}),
@@ -226,6 +192,23 @@ def write_demo_catalogue(cur: Any, rng: random.Random, *, categories: int, produ
                 )
             )
     copy_rows(cur, "product_variants", _VARIANT_COLUMNS, variants)
-    cur.execute(_VARIANT_STOCK_SQL, {"skus": skus})
-    cur.execute(_LEDGER_SQL, {"skus": skus})
-    return DemoCatalogue(len(aisles), len(rows), len(variants), cur.rowcount)
+    cur.execute(
+        "SELECT product_id, id, sku, variant_name FROM product_variants WHERE product_id = ANY(%s) ORDER BY id",
+        (list(product_ids.values()),),
+    )
+    variants_of: dict[int, list[tuple[int, str, str]]] = {}
+    for product_id, variant_id, variant_sku, variant_name in cur.fetchall():
+        variants_of.setdefault(product_id, []).append((variant_id, variant_sku, variant_name))
+    # Each product's unassigned units, then each variant's on-hand (part of the product's stock).
+    opening = 0
+    for row, units in zip(rows, stocks, strict=True):
+        product_id, at = product_ids[row[6]], row[-1]
+        if units:
+            stock.move(Movement(product_id, units, "restock", reason="initial stock", at=at))
+            opening += 1
+        for variant_id, variant_sku, variant_name in variants_of.get(product_id, []):
+            if on_hand[variant_sku]:
+                reason = f"initial stock: {variant_name}"
+                stock.move(Movement(product_id, on_hand[variant_sku], "restock", reason, at, variant_id=variant_id))
+                opening += 1
+    return DemoCatalogue(len(aisles), len(rows), len(variants), opening)
