@@ -133,3 +133,24 @@ async def test_a_batch_that_would_take_stock_below_zero_writes_no_row_for_that_p
     )
     # The caller sees fewer ledger rows than movements (bin/seed then rolls back everything).
     assert [(r["stock_quantity"], r["rows"]) for r in counts] == [(1, 0), (0, 1)]
+
+
+async def test_a_batch_movement_naming_a_variant_moves_its_on_hand_too(database):
+    product = await new_product(database, stock=0)
+    variant = await database.fetch_value(
+        "INSERT INTO product_variants (product_id, variant_name, variant_type, sku, price, on_hand_quantity)"
+        " VALUES (%s, 'Large', 'size', %s, 1.00, 0) RETURNING id",
+        (product, f"V-{uuid.uuid4().hex[:10]}"),
+    )
+    batch = [Movement(product, 4, "restock"), Movement(product, 6, "restock", variant_id=variant)]
+    async with database.transaction() as cur:
+        await cur.execute(*movements_statement(batch))
+    assert await database.fetch_value("SELECT stock_quantity FROM products WHERE id = %s", (product,)) == 10
+    assert await database.fetch_value("SELECT on_hand_quantity FROM product_variants WHERE id = %s", (variant,)) == 6
+    # A variant taken below zero writes no row for that change, so the caller rolls back.
+    with pytest.raises(LookupError):
+        async with database.transaction() as cur:
+            await cur.execute(*movements_statement([Movement(product, -7, "damage", variant_id=variant)]))
+            if cur.rowcount == 0:
+                raise LookupError("short")
+    assert await database.fetch_value("SELECT stock_quantity FROM products WHERE id = %s", (product,)) == 10
