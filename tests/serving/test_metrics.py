@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import re
+import signal
 import subprocess
 import sys
 
@@ -81,3 +83,15 @@ def test_recycled_workers_keep_their_counts_and_leave_no_file_per_worker(serve):
     files = {path.name for path in (service.data_dir / "run" / "metrics").glob("counter_*.db")}
     live = {str(w["pid"]) for w in snap["workers"]} | {str(service.status()["master"]["pid"]), "archive"}
     assert {name.removeprefix("counter_").removesuffix(".db") for name in files} <= live
+
+
+def test_the_access_log_of_a_real_worker_is_escaped_and_complete_after_a_stop(serve):
+    service = serve("--workers", "1", "--access-log", "true")
+    assert service.get("/api/xx%0aFORGED-LOG-LINE")[0] == 404
+    service.wait_for_line(r'jaan\.access: 127\.0\.0\.1 "GET /api/xx\\x0aFORGED-LOG-LINE" 404 ')
+    assert not any(line.startswith("FORGED") for line in service.stderr.splitlines())
+    # Every line is out by the time the service has stopped.
+    assert service.get("/api/health")[0] == 200
+    service.signal(signal.SIGTERM)
+    assert service.wait_exit(60) == 0
+    assert re.search(r'jaan\.access: 127\.0\.0\.1 "GET /api/health" 200 ', service.stderr)
