@@ -8,6 +8,7 @@ from aiohttp import web
 
 from jaan import routes
 from jaan.db.pool import Database, PoolConfig
+from jaan.db.replicas import ReadReplicas
 from jaan.periodic import PeriodicJob, periodic_jobs_ctx
 from jaan.settings import Settings
 from jaan.shop import activity_routes, api_docs, contact, customers, health, store_settings, suppliers, uploads, users
@@ -23,7 +24,7 @@ from jaan.shop.orders import routes as order_routes
 from jaan.shop.orders.idempotency import expire_idempotency_keys
 from jaan.shop.purchasing import routes as purchasing_routes
 from jaan.shop.upload_housekeeping import UNUSED_UPLOADS_JOB
-from jaan.state import DATABASE, SETTINGS
+from jaan.state import DATABASE, REPLICAS, SETTINGS
 from jaan.web.compression import compression_middleware
 from jaan.web.cors import cors_middleware
 from jaan.web.errors import errors_middleware
@@ -110,6 +111,15 @@ def create_app(
     app[SETTINGS] = settings
     app[DATABASE] = Database(pool_config(settings, dsn))
     app.cleanup_ctx.append(_database_pool)
+    if settings.database_replica_url:
+        app[REPLICAS] = ReadReplicas.from_urls(
+            app[DATABASE],
+            settings.database_replica_url,
+            pool_config(settings, dsn),
+            settings.replica_max_lag,
+            settings.replica_wait,
+        )
+        app.cleanup_ctx.append(_replica_pools)
     app[RESPONSE_CACHE] = ResponseCache()
     app[SESSION_CACHE] = SessionCache()
     app.cleanup_ctx.append(change_listener)
@@ -123,3 +133,10 @@ async def _database_pool(app: web.Application) -> AsyncIterator[None]:
     await database.open()
     yield
     await database.close()
+
+
+async def _replica_pools(app: web.Application) -> AsyncIterator[None]:
+    replicas = app[REPLICAS]
+    await replicas.open()
+    yield
+    await replicas.close()

@@ -50,6 +50,20 @@ class Settings:
         " unset: DATABASE_URL",
         flag=False,
     )
+    database_replica_url: tuple[str, ...] = _setting(
+        (),
+        "DATABASE_REPLICA_URL",
+        "comma-separated PostgreSQL URLs of streaming replicas the catalogue may be read from (none: the primary)",
+        flag=False,
+    )
+    replica_max_lag: float = _setting(
+        5.0, "JAAN_REPLICA_MAX_LAG", "seconds a replica may lag behind the primary before reads skip it"
+    )
+    replica_wait: float = _setting(
+        0.5,
+        "JAAN_REPLICA_WAIT",
+        "seconds a read after a change waits for a replica to replay it before reading the primary instead",
+    )
     db_pooler_connections: int = _setting(
         0,
         "JAAN_DB_POOLER_CONNECTIONS",
@@ -294,6 +308,8 @@ class Settings:
             value = getattr(self, spec.name)
             if spec.name in ("database_url", "database_listen_url") and value:
                 value = redact_url(value)
+            if spec.name == "database_replica_url":
+                value = tuple(redact_url(url) for url in value)
             out[spec.name] = str(value) if isinstance(value, Path) else value
         return out
 

@@ -76,6 +76,8 @@ def rehearsal() -> Iterator[tuple[Path, dict[str, Any]]]:
         yield directory, json.loads((directory / "topology.json").read_text())
     finally:
         down = rehearse("down", str(directory))
+        for log in sorted(directory.glob("host*/serve.log")):  # what the hosts said, for a failing test
+            print(f"--- {log}\n{log.read_text(errors='replace')[-5000:]}")
         shutil.rmtree(directory, ignore_errors=True)
         assert down.returncode == 0, down.stdout + down.stderr
 

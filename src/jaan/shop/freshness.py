@@ -4,18 +4,24 @@ The database announces changes itself (triggers of migrations/0008): a catalogue
 the response cache, a stock change drops only the responses that show that product (and the
 in-stock-only lists when it crossed zero), a write to orders, invoices or users drops the admin
 views built from them, a session or user change drops those sessions.
+
+With read replicas (:mod:`jaan.db.replicas`) every change heard, and every write of this worker,
+also tells the replicas' reader to wait for the primary's position of now, so a cache entry
+rebuilt after a change is never read from a replica that has not replayed it yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from jaan.db.listen import Listener
+from jaan.db.pool import Cursor
 from jaan.metrics import LISTEN_UP
 from jaan.shop.accounts.session_cache import SESSION_CACHE
-from jaan.state import DATABASE, SETTINGS
+from jaan.state import DATABASE, REPLICAS, SETTINGS
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
 
 CATALOGUE_CHANNEL = "jaan_catalogue"
@@ -25,6 +31,25 @@ TABLE_CHANNEL = "jaan_changed"
 # Tags of cached responses: what each shows, so a change drops exactly those.
 IN_STOCK_LISTS = "in-stock-lists"
 STOCK_VIEWS = "stock-views"  # what shows every product's stock (the admin's whole inventory)
+
+
+T = TypeVar("T")
+
+
+async def read_catalogue(app: web.Application, work: Callable[[Cursor], Awaitable[T]]) -> T:
+    """A catalogue or list read for a cache build: on a replica that has every change heard of
+    (see :mod:`jaan.db.replicas`), else on the primary."""
+    replicas = app.get(REPLICAS)
+    if replicas is not None:
+        return await replicas.read(work)
+    async with app[DATABASE].cursor() as cur:
+        return await work(cur)
+
+
+def _changed_here(app: web.Application) -> None:
+    replicas = app.get(REPLICAS)
+    if replicas is not None:
+        replicas.changed()
 
 
 def product_tag(product_id: object) -> str:
@@ -40,11 +65,13 @@ def forget_catalogue_here(request: web.Request) -> None:
     """After a catalogue write: this worker forgets at once (the others hear it by NOTIFY within
     milliseconds), so the writer's next read is never the old page."""
     request.app[RESPONSE_CACHE].clear()
+    _changed_here(request.app)
 
 
 def forget_stock_here(request: web.Request, product_id: int) -> None:
     """After a stock change: this worker forgets what shows that product at once."""
     _stock_changed(request.app[RESPONSE_CACHE], f"{product_id}:1")
+    _changed_here(request.app)
 
 
 def _stock_changed(cache: ResponseCache, payload: str) -> None:
@@ -57,21 +84,30 @@ def _stock_changed(cache: ResponseCache, payload: str) -> None:
 
 async def change_listener(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: listen for changes while the app runs; the caches are live only meanwhile."""
-    responses, sessions = app[RESPONSE_CACHE], app[SESSION_CACHE]
+    responses, sessions, replicas = app[RESPONSE_CACHE], app[SESSION_CACHE], app.get(REPLICAS)
 
     def on_state(listening: bool) -> None:
         responses.set_live(listening)
         sessions.set_live(listening)
         LISTEN_UP.set(1 if listening else 0)
+        if replicas is not None:
+            replicas.live = listening
+
+    def heard(callback: Callable[[str], object]) -> Callable[[str], None]:
+        def on_notification(payload: str) -> None:
+            callback(payload)
+            _changed_here(app)
+
+        return on_notification
 
     listener = Listener(
         # LISTEN is session state: straight to the primary, never through a transaction pooler.
         app[SETTINGS].database_listen_url or app[DATABASE].config.dsn,
         {
-            CATALOGUE_CHANNEL: lambda _: responses.clear(),
-            STOCK_CHANNEL: lambda payload: _stock_changed(responses, payload),
+            CATALOGUE_CHANNEL: heard(lambda _: responses.clear()),
+            STOCK_CHANNEL: heard(lambda payload: _stock_changed(responses, payload)),
             SESSIONS_CHANNEL: sessions.on_notification,
-            TABLE_CHANNEL: lambda table: responses.drop(table_tag(table)),
+            TABLE_CHANNEL: heard(lambda table: responses.drop(table_tag(table))),
         },
         on_state=on_state,
         probe_interval=app[SETTINGS].listen_probe_interval,

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from jaan.db.pool import Cursor
 from jaan.routes import Access, RouteTable
-from jaan.state import DATABASE
+from jaan.shop.freshness import read_catalogue
 from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput
@@ -56,7 +56,9 @@ class CategoryList(Envelope[list[Category]]):
 )
 async def list_categories(request: web.Request) -> web.Response:
     async def build() -> tuple[bytes, list[str]]:
-        rows = await request.app[DATABASE].fetch_all(_LIST_SQL, {"placeholder": PLACEHOLDER_IMAGE})
+        rows = await read_catalogue(
+            request.app, lambda cur: cur.fetch_all(_LIST_SQL, {"placeholder": PLACEHOLDER_IMAGE})
+        )
         # Product counts change only when products are added or archived: a catalogue change.
         return dumps({"success": True, "data": rows}), []
 

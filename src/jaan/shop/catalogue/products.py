@@ -15,8 +15,7 @@ from pydantic import model_validator
 from jaan.db.pool import Cursor, Row
 from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
-from jaan.shop.freshness import IN_STOCK_LISTS, product_tag
-from jaan.state import DATABASE
+from jaan.shop.freshness import IN_STOCK_LISTS, product_tag, read_catalogue
 from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput, NotFound
@@ -182,8 +181,7 @@ class OneProduct(Envelope[PublicProduct]):
 )
 async def get_products(request: web.Request, query: ProductFilter) -> web.Response:
     async def build() -> tuple[bytes, list[str]]:
-        async with request.app[DATABASE].cursor() as cur:
-            rows, total = await list_products(cur, query)
+        rows, total = await read_catalogue(request.app, lambda cur: list_products(cur, query))
         body = {"success": True, "data": query.result([public_product(row) for row in rows], total)}
         tags = [product_tag(row["id"]) for row in rows]
         if query.in_stock_only:
@@ -205,8 +203,7 @@ async def get_product_by_slug(request: web.Request) -> web.Response:
     slug = request.match_info["slug"]
 
     async def build() -> tuple[bytes, list[str]]:
-        async with request.app[DATABASE].cursor() as cur:
-            row = await product_by_slug(cur, slug)
+        row = await read_catalogue(request.app, lambda cur: product_by_slug(cur, slug))
         return dumps({"success": True, "data": public_product(row)}), [product_tag(row["id"])]
 
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch(("product", slug), build))
