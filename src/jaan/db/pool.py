@@ -163,9 +163,12 @@ class Database:
             pool_recycle=self.config.recycle,
             enable_hstore=False,
         )
-        with contextlib.suppress(psycopg2.Error, OSError):  # a database still starting: assume a recent one
-            async with self._pool.acquire() as conn:
-                self._prelude = self.config.session_prelude(conn.raw.server_version)
+        # The server's version, from a connection the pool has just opened (an empty pool assumes a
+        # recent server rather than connect here: a replica may be down, see jaan.db.replicas).
+        if self.config.min_size > 0:
+            with contextlib.suppress(psycopg2.Error, OSError):  # a database still starting: assume a recent one
+                async with self._pool.acquire() as conn:
+                    self._prelude = self.config.session_prelude(conn.raw.server_version)
 
     async def close(self) -> None:
         if self._pool is not None:

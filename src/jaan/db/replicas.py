@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg2
 
@@ -56,7 +56,14 @@ def lsn_value(text: str | None) -> int:
 @dataclass
 class Replica:
     name: str  # its URL without the password: for logs and metrics
+    dsn: str
     database: Database
+    # The health check's own blocking connection, used from a thread: aiopg on uvloop, failing to
+    # connect to a server that refuses, leaves a closed handle on the socket's fd number, which breaks
+    # the next connection given that number (the listener's, the primary pool's).  A replica that is
+    # down is retried only here, never through the event loop.
+    probe: Any = None
+    probing: bool = False
     replayed: int = 0  # replay position at the last check
     lag: float | None = None  # seconds behind the primary at the last check; None: not answering
     checked_at: float = 0.0
@@ -87,7 +94,7 @@ class ReadReplicas:
         from jaan.settings import redact_url
 
         replicas = [
-            Replica(redact_url(url), Database(PoolConfig(**{**config.__dict__, "dsn": url, "min_size": 0})))
+            Replica(redact_url(url), url, Database(PoolConfig(**{**config.__dict__, "dsn": url, "min_size": 0})))
             for url in urls
         ]
         return cls(primary, replicas, max_lag, wait)
@@ -108,6 +115,8 @@ class ReadReplicas:
                     await task
         for replica in self.replicas:
             await replica.database.close()
+            if replica.probe is not None:
+                replica.probe.close()
 
     def lag(self) -> dict[str, float | None]:
         """Seconds each replica is behind the primary (None: not answering): the replication-lag metric."""
@@ -202,9 +211,13 @@ class ReadReplicas:
             await asyncio.sleep(CHECK_INTERVAL)
 
     async def _check(self, replica: Replica) -> None:
+        if replica.probing:  # the last check's thread is still stuck: this one counts as failed
+            replica.lag = None
+            return
+        replica.probing = True
         try:
             async with asyncio.timeout(2 * CHECK_INTERVAL):
-                replayed = await self._replayed(replica)
+                replayed = await asyncio.to_thread(_probe_replayed, replica)
         except (*_REPLICA_ERRORS, TimeoutError) as exc:
             if replica.lag is not None:
                 log.warning("replica %s is not answering (%s): reads go elsewhere", replica.name, exc)
@@ -218,3 +231,27 @@ class ReadReplicas:
         if replica.lag is not None and replica.lag <= self.max_lag < lag:
             log.warning("replica %s lags %.1f s: reads go elsewhere until it catches up", replica.name, lag)
         replica.lag, replica.checked_at = lag, now
+
+
+def _probe_replayed(replica: Replica) -> int:
+    """The replica's replay position, on the health check's own connection (in a thread)."""
+    try:
+        return _replayed_on_probe(replica)
+    finally:
+        replica.probing = False  # here, not in the awaiting task: a timed-out await leaves the thread running
+
+
+def _replayed_on_probe(replica: Replica) -> int:
+    try:
+        if replica.probe is None or replica.probe.closed:
+            replica.probe = psycopg2.connect(replica.dsn, connect_timeout=2)
+            replica.probe.autocommit = True
+        with replica.probe.cursor() as cur:
+            cur.execute("SELECT pg_last_wal_replay_lsn()::text")
+            row = cur.fetchone()
+    except psycopg2.Error:
+        if replica.probe is not None:
+            replica.probe.close()
+            replica.probe = None
+        raise
+    return lsn_value(row[0] if row else None)
