@@ -80,6 +80,8 @@ ADDITIONS = {
     ("GET", "/api/docs/{}"),
     ("GET", "/uploads/{}"),  # the spec's static mount "S", served by a route here
     ("GET", "/metrics"),  # Prometheus, for the operator's scrapers only
+    ("GET", "/api/admin/events"),  # issue 15: live events
+    ("GET", "/api/events"),
 }
 
 

@@ -17,6 +17,8 @@ from jaan.shop.accounts.middleware import access_middleware
 from jaan.shop.accounts.session_cache import SESSION_CACHE, SessionCache
 from jaan.shop.catalogue import ROUTE_TABLES as CATALOGUE_ROUTES
 from jaan.shop.dashboard import routes as dashboard_routes
+from jaan.shop.events import routes as event_routes
+from jaan.shop.events.feed import EVENT_FEED, EventFeed, close_event_streams, event_feed_ctx, prune_events
 from jaan.shop.freshness import change_listener
 from jaan.shop.inventory import routes as inventory_routes
 from jaan.shop.invoices import routes as invoice_routes
@@ -52,6 +54,7 @@ ROUTE_TABLES = [
     users.routes,
     dashboard_routes.routes,
     activity_routes.routes,
+    event_routes.routes,
     api_docs.routes,
     metrics_routes,
 ]
@@ -63,6 +66,7 @@ def housekeeping_jobs(settings: Settings) -> list[PeriodicJob]:
         *accounts_routes.housekeeping_jobs(settings),
         PeriodicJob("expire idempotency keys", 600.0, expire_idempotency_keys),
         UNUSED_UPLOADS_JOB,
+        PeriodicJob("prune events", 3600.0, lambda cur: prune_events(cur, settings.events_retention_days)),
     ]
 
 
@@ -122,6 +126,9 @@ def create_app(
         app.cleanup_ctx.append(_replica_pools)
     app[RESPONSE_CACHE] = ResponseCache()
     app[SESSION_CACHE] = SessionCache()
+    app[EVENT_FEED] = EventFeed()
+    app.cleanup_ctx.append(event_feed_ctx)  # before the listener, which wakes it
+    app.on_shutdown.append(close_event_streams)  # they would hold the shutdown for its whole timeout
     app.cleanup_ctx.append(change_listener)
     app.cleanup_ctx.append(periodic_jobs_ctx(housekeeping_jobs(settings)))
     routes.install(app, ROUTE_TABLES if route_tables is None else route_tables)

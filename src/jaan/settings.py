@@ -256,6 +256,17 @@ class Settings:
     abuse_window: float = _setting(
         3600.0, "JAAN_ABUSE_WINDOW", "seconds over which sign-ups and contact-form posts per address are counted"
     )
+    events_heartbeat: float = _setting(
+        15.0,
+        "JAAN_EVENTS_HEARTBEAT",
+        "seconds between keep-alives on an idle event stream (WebSocket ping, SSE comment)",
+    )
+    events_buffer: int = _setting(
+        1000, "JAAN_EVENTS_BUFFER", "events buffered for one slow subscriber before its stream is closed (4008)"
+    )
+    events_retention_days: int = _setting(
+        7, "JAAN_EVENTS_RETENTION_DAYS", "days events are kept for clients resuming a stream; older ones are pruned"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -278,7 +289,15 @@ class Settings:
             raise ValueError("whole_list_max_rows must be at least 1")
         if self.max_body_size > self.max_upload_size:
             raise ValueError("max_body_size cannot exceed max_upload_size")
-        for name in ("connect_timeout", "statement_timeout", "lock_timeout", "request_timeout"):
+        for name in (
+            "connect_timeout",
+            "statement_timeout",
+            "lock_timeout",
+            "request_timeout",
+            "events_heartbeat",
+            "events_buffer",
+            "events_retention_days",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.db_pooler_connections < 0:

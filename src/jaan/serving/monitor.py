@@ -6,6 +6,7 @@ offers "Cancel" on any task to whoever reaches the port, and its console is a Py
 prompt, both unauthenticated: each opens only when asked (``--monitor-web``,
 ``--monitor-console``); the terminal stays.  The commands run on that thread and only
 read plain attributes, so they answer even when the worker's event loop is stuck.
+``events`` shows the live-event subscribers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomonitor
 import aiomonitor.monitor
@@ -30,6 +31,9 @@ from jaan.serving.process import MonitorPorts
 from jaan.serving.tracking import RequestTracker
 from jaan.settings import Settings
 
+if TYPE_CHECKING:
+    from jaan.shop.events.feed import EventFeed
+
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 
@@ -39,6 +43,7 @@ class MonitorContext:
     settings: Settings
     database: Database
     tracker: RequestTracker
+    events: EventFeed | None = None
 
 
 _context: MonitorContext | None = None
@@ -150,6 +155,36 @@ def do_pool(ctx: click.Context) -> None:
 def do_requests(ctx: click.Context) -> None:
     """In-flight requests: age, method, path, request id"""
     click.echo("\n".join(request_lines(_ctx().tracker)))
+
+
+def event_lines(feed: EventFeed | None) -> list[str]:
+    """The ``events`` command's output: live-event subscribers and what the feed has read."""
+    if feed is None:
+        return ["no event feed in this process"]
+    for _ in range(5):
+        try:
+            subscribers = list(feed.subscribers)  # another thread's set: copy, retry if it changed meanwhile
+            break
+        except RuntimeError:
+            continue
+    else:
+        subscribers = []
+    admins = sum(1 for s in subscribers if s.admin)
+    deepest = max((len(s.pending) for s in subscribers), default=0)
+    return [
+        f"subscribers  {len(subscribers)} ({admins} admin, {len(subscribers) - admins} customer)",
+        f"last event   {feed.last_id}",
+        f"delivered    {feed.delivered}",
+        f"deepest buffer {deepest}",
+        f"closing      {feed.closing}",
+    ]
+
+
+@monitor_cli.command(name="events")  # type: ignore[untyped-decorator]
+@auto_command_done  # type: ignore[untyped-decorator]
+def do_events(ctx: click.Context) -> None:
+    """Live-event streams: subscribers, last event read, events delivered"""
+    click.echo("\n".join(event_lines(_ctx().events)))
 
 
 @monitor_cli.command(name="settings")  # type: ignore[untyped-decorator]

@@ -17,6 +17,7 @@ COLUMNS = (
     "rss",
     "requests",
     "in_flight",
+    "streams",
     "restarts",
     "pool size/free/waiting",
     "monitor",
@@ -41,6 +42,8 @@ def snapshot(master: Master) -> dict[str, Any]:
                 "restarts": master.slot_starts[worker.slot] - 1,
                 "pool": stats.get("pool"),
                 "slow_clients_rejected": stats.get("rejected", 0),
+                # Live-event subscribers ({"admin": n, "customer": n}): streams open on this worker.
+                "subscribers": stats.get("subscribers") or {"admin": 0, "customer": 0},
                 "monitor": None
                 if ports is None
                 else {
@@ -117,6 +120,7 @@ def format_table(snap: dict[str, Any]) -> str:
                 _human_bytes(w["rss"]),
                 str(w["requests"]),
                 str(w["in_flight"]),
+                str(sum(w["subscribers"].values())),
                 str(w["restarts"]),
                 f"{pool.get('size', '-')}/{pool.get('free', '-')}/{pool.get('waiting', '-')}",
                 (f"127.0.0.1:{monitor['terminal']}" + (f" web:{monitor['web']}" if monitor["web"] else ""))

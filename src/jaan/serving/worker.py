@@ -4,9 +4,10 @@ Life of a worker: the master forks it; it resets the master's signal handlers, m
 a uvloop loop, builds the app (importing it only now, so a reload runs new code),
 opens the pool, starts accepting on the inherited socket and aiomonitor, and tells
 the master ``ready``.  From then on its loop writes a heartbeat with its counters to
-the pipe.  SIGTERM drains it: stop accepting, answer every request still to come on
-a kept-alive connection with ``Connection: close``, finish in-flight requests within
-the graceful timeout, close the pool, exit 0.
+the pipe.  SIGTERM drains it: stop accepting, close event streams with 1012 (their
+clients resume elsewhere), answer every request still to come on a kept-alive
+connection with ``Connection: close``, finish in-flight requests within the graceful
+timeout, close the pool, exit 0.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from jaan.settings import Settings
 
 if TYPE_CHECKING:
     from jaan.db.pool import Database
+    from jaan.shop.events.feed import EventFeed
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ class Worker:
         self.stop = asyncio.Event()
         self.parent = os.getppid()
         self.database: Database | None = None
+        self.events: EventFeed | None = None
 
     def send(self, kind: str, **fields: Any) -> None:
         try:
@@ -140,10 +143,12 @@ class Worker:
     async def _start_app(self) -> tuple[web.AppRunner, web.Server]:
         # Imported after the fork: a reload serves the new code.
         from jaan.app import create_app
+        from jaan.shop.events.feed import EVENT_FEED
         from jaan.state import DATABASE
 
         app = create_app(self.settings, self.dsn)
         self.database = app[DATABASE]
+        self.events = app[EVENT_FEED]
         self.tracker.install(app)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()  # runs the app's startup: the pool is open once this returns
@@ -156,7 +161,7 @@ class Worker:
         from jaan.serving.monitor import MonitorContext, start_monitor
         from jaan.state import DATABASE
 
-        context = MonitorContext(self.settings, app[DATABASE], self.tracker)
+        context = MonitorContext(self.settings, app[DATABASE], self.tracker, self.events)
         start_monitor(loop, self.spec.monitor_ports, context)
 
     async def _heartbeat(self) -> None:
@@ -173,6 +178,7 @@ class Worker:
                 in_flight=self.tracker.in_flight_count,
                 pool=pool,
                 rejected=self.guard.rejected,
+                subscribers=self.events.counts() if self.events is not None else None,
             )
             if self.spec.max_requests and self.tracker.served >= self.spec.max_requests and not self.stop.is_set():
                 # Asked again every beat: a successor that failed to start is retried later.
@@ -189,6 +195,10 @@ class Worker:
         # else will (the master has filtered new ones out), on a reload the others would.
         await _wait_while(lambda: accept_queue_length(self.sock) > 0, min(loop.time() + 1.0, deadline))
         listener.close()
+        if self.events is not None:
+            # Event streams never finish on their own: close them (1012) so their clients
+            # reconnect, to the new worker on a reload, and resume where they left off.
+            await self.events.close_all()
         told = self.tracker.told_to_close
 
         def some_idle_may_still_send() -> bool:

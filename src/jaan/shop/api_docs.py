@@ -16,6 +16,7 @@ from aiohttp import hdrs, web
 from jaan.openapi import openapi
 from jaan.routes import Access, Raw, RouteTable
 from jaan.web.answers import AnyObject
+from jaan.shop.events.docs import document_events
 from jaan.web.envelope import json_response
 from jaan.web.errors import NotFound
 from jaan.web.etag import etag_of, matches
@@ -102,7 +103,7 @@ def _serve(request: web.Request, asset: _Asset, headers: dict[str, str] | None =
     responses={200: AnyObject},
 )
 async def openapi_document(request: web.Request) -> web.Response:
-    return json_response(openapi(request.app))
+    return json_response(document_events(openapi(request.app)))
 
 
 @routes.route(

@@ -3,7 +3,8 @@
 The database announces changes itself (triggers of migrations/0008): a catalogue change empties
 the response cache, a stock change drops only the responses that show that product (and the
 in-stock-only lists when it crossed zero), a write to orders, invoices or users drops the admin
-views built from them, a session or user change drops those sessions.
+views built from them, a session or user change drops those sessions (and closes their event
+streams), a new event wakes the worker's event feed.
 
 With read replicas (:mod:`jaan.db.replicas`) every change heard, and every write of this worker,
 also tells the replicas' reader to wait for the primary's position of now, so a cache entry
@@ -21,6 +22,7 @@ from jaan.db.listen import Listener
 from jaan.db.pool import Cursor
 from jaan.metrics import LISTEN_UP
 from jaan.shop.accounts.session_cache import SESSION_CACHE
+from jaan.shop.events.feed import EVENT_FEED, EVENTS_CHANNEL
 from jaan.state import DATABASE, REPLICAS, SETTINGS
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
 
@@ -85,6 +87,7 @@ def _stock_changed(cache: ResponseCache, payload: str) -> None:
 async def change_listener(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: listen for changes while the app runs; the caches are live only meanwhile."""
     responses, sessions, replicas = app[RESPONSE_CACHE], app[SESSION_CACHE], app.get(REPLICAS)
+    events = app[EVENT_FEED]
 
     def on_state(listening: bool) -> None:
         responses.set_live(listening)
@@ -92,6 +95,9 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
         LISTEN_UP.set(1 if listening else 0)
         if replicas is not None:
             replicas.live = listening
+        if listening:  # back after an outage: read the events, recheck the sessions it may have missed
+            events.wake()
+            events.recheck(events.subscribers)
 
     def heard(callback: Callable[[str], object]) -> Callable[[str], None]:
         def on_notification(payload: str) -> None:
@@ -100,13 +106,18 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
 
         return on_notification
 
+    def on_sessions(payload: str) -> None:
+        sessions.on_notification(payload)
+        events.on_sessions(payload)  # a signed-out or demoted subscriber's streams close
+
     listener = Listener(
         # LISTEN is session state: straight to the primary, never through a transaction pooler.
         app[SETTINGS].database_listen_url or app[DATABASE].config.dsn,
         {
             CATALOGUE_CHANNEL: heard(lambda _: responses.clear()),
             STOCK_CHANNEL: heard(lambda payload: _stock_changed(responses, payload)),
-            SESSIONS_CHANNEL: sessions.on_notification,
+            SESSIONS_CHANNEL: on_sessions,
+            EVENTS_CHANNEL: events.wake,
             TABLE_CHANNEL: heard(lambda table: responses.drop(table_tag(table))),
         },
         on_state=on_state,

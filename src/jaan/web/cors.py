@@ -27,6 +27,18 @@ def _own_origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def cookie_from_foreign_origin(request: web.Request, allowed_origins: tuple[str, ...]) -> bool:
+    """A request authenticated by the session cookie whose Origin is neither allowed nor our own.
+
+    The CSRF guard applies this rule to state-changing methods; an event stream (a WebSocket
+    above all, which no CORS check protects) applies it to its GET.
+    """
+    if not is_cookie_authenticated(request):
+        return False
+    origin = request.headers.get(hdrs.ORIGIN)
+    return origin not in {o.rstrip("/") for o in allowed_origins} and origin != _own_origin(request)
+
+
 def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
     allowed = frozenset(o.rstrip("/") for o in allowed_origins)
 

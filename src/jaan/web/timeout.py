@@ -17,6 +17,16 @@ from jaan.web.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
+_TIMER: web.RequestKey[asyncio.TimerHandle] = web.RequestKey("request_timeout_timer", asyncio.TimerHandle)
+
+
+def lift_request_timeout(request: web.Request) -> None:
+    """For a long-lived stream (events): its handler runs as long as the client stays, so the
+    timeout stops applying once the stream is accepted (before that it guards the handshake)."""
+    timer = request.get(_TIMER)
+    if timer is not None:
+        timer.cancel()
+
 
 def timeout_middleware(seconds: float) -> Middleware:
     @web.middleware
@@ -31,7 +41,7 @@ def timeout_middleware(seconds: float) -> Middleware:
             expired = True
             task.cancel()
 
-        timer = asyncio.get_running_loop().call_later(seconds, expire)
+        timer = request[_TIMER] = asyncio.get_running_loop().call_later(seconds, expire)
         try:
             return await handler(request)
         except asyncio.CancelledError:
