@@ -15,8 +15,8 @@ from aiohttp import hdrs, web
 
 from jaan.openapi import openapi
 from jaan.routes import Access, Raw, RouteTable
-from jaan.web.answers import AnyObject
 from jaan.shop.events.docs import document_events
+from jaan.web.answers import AnyObject
 from jaan.web.envelope import json_response
 from jaan.web.errors import NotFound
 from jaan.web.etag import etag_of, matches

@@ -167,7 +167,7 @@ async def test_a_demoted_admin_is_cut_off(make_client, make_account, probe_datab
 
 
 async def test_idle_streams_get_keep_alives_and_outlive_the_request_timeout(make_client, admin, customer, shop):
-    client = await make_client(events_heartbeat=0.2, request_within=0.5)
+    client = await make_client(events_heartbeat=0.2, request_timeout=0.5)
     async with client.ws_connect("/api/admin/events", headers=admin.headers, autoping=False) as pinged:
         assert (await pinged.receive(WAIT)).type is aiohttp.WSMsgType.PING
     sse = await open_sse(client, "/api/admin/events", admin.headers)
