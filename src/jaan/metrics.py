@@ -101,6 +101,15 @@ IDEMPOTENT_REPLAYS = counter(
 SIGNIN_FAILURES = counter("jaan_signin_failures_total", "sign-ins refused for a wrong email or password")
 SIGNIN_THROTTLED = counter("jaan_signin_throttled_total", "sign-ins refused with 429 after repeated failures")
 
+# -- live events -----------------------------------------------------------------------------------
+EVENT_SUBSCRIBERS = gauge(
+    "jaan_events_subscribers", "open live-event streams (sampled by every worker each second)", ("audience",)
+)
+EVENTS_DELIVERED = counter("jaan_events_delivered_total", "events handed to subscribers' streams")
+EVENT_STREAMS_CLOSED = counter(
+    "jaan_event_streams_closed_total", "event streams the server closed, by close code", ("code",)
+)
+
 
 def cache_counters(cache: str) -> tuple[Counter, Counter, Counter]:
     """A cache's hit, miss and bypass counters (bound once: a look-up must stay cheap)."""
@@ -206,9 +215,13 @@ def exposition() -> bytes:
         return generate_latest(registry)
 
 
-def sample_worker(in_flight: int, pool: dict[str, int | None] | None) -> None:
+def sample_worker(
+    in_flight: int, pool: dict[str, int | None] | None, subscribers: dict[str, int] | None = None
+) -> None:
     """A worker's gauges, sampled each heartbeat (summed over the live workers)."""
     HTTP_IN_FLIGHT.set(in_flight)
+    for audience in ("admin", "customer"):
+        EVENT_SUBSCRIBERS.labels(audience).set((subscribers or {}).get(audience, 0))
     for state in ("size", "free", "waiting"):
         value = (pool or {}).get(state)
         DB_POOL_CONNECTIONS.labels(state).set(value or 0)

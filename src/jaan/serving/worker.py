@@ -171,14 +171,15 @@ class Worker:
                 pool = self.database.stats() if self.database is not None else None
             except Exception:  # closed while draining
                 pool = None
-            metrics.sample_worker(self.tracker.in_flight_count, pool)
+            subscribers = self.events.counts() if self.events is not None else None
+            metrics.sample_worker(self.tracker.in_flight_count, pool, subscribers)
             self.send(
                 "beat",
                 requests=self.tracker.served,
                 in_flight=self.tracker.in_flight_count,
                 pool=pool,
                 rejected=self.guard.rejected,
-                subscribers=self.events.counts() if self.events is not None else None,
+                subscribers=subscribers,
             )
             if self.spec.max_requests and self.tracker.served >= self.spec.max_requests and not self.stop.is_set():
                 # Asked again every beat: a successor that failed to start is retried later.

@@ -182,3 +182,13 @@ async def test_idle_streams_get_keep_alives_and_outlive_the_request_timeout(make
         await until(reader.event, of_order(order_id, "order.created"))
         reader.task.cancel()
     sse.response.close()
+
+
+async def test_the_openapi_document_describes_both_streams(make_client):
+    client = await make_client()
+    document = await (await client.get("/api/openapi.json")).json()
+    assert "Event_order_status_changed" in document["components"]["schemas"]
+    for path in ("/api/admin/events", "/api/events"):
+        operation = document["paths"][path]["get"]
+        assert "text/event-stream" in operation["responses"]["200"]["content"]
+        assert {p["name"] for p in operation["parameters"]} >= {"since", "Last-Event-ID"}

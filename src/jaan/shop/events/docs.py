@@ -160,7 +160,10 @@ def document_events(document: dict[str, Any]) -> dict[str, Any]:
         operation = document.get("paths", {}).get(path, {}).get("get")
         if operation is not None:
             operation["responses"] = stream_responses(customer)
-            operation.setdefault("parameters", []).append(
+            parameters = operation.setdefault("parameters", [])
+            if any(p.get("name") == "Last-Event-ID" for p in parameters):
+                continue  # the document is built once and kept: described already
+            parameters.append(
                 {
                     "name": "Last-Event-ID",
                     "in": "header",

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from jaan import metrics
 from jaan.db.pool import Cursor, Database
 from jaan.routes import Access
 from jaan.shop.accounts.roles import Role, may_access
@@ -112,6 +113,7 @@ class Subscriber:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
             self.pending.clear()
+            metrics.EVENT_STREAMS_CLOSED.labels(str(code)).inc()
             # A client that stopped reading cannot take the close: cut it after a grace period.
             asyncio.get_running_loop().call_later(CLOSE_GRACE, self._cut_if_open)
         self.ready.set()
@@ -215,10 +217,14 @@ class EventFeed:
 
     def dispatch(self, event: Event) -> None:
         self.last_id = event.id
+        handed = 0
         for subscriber in self.subscribers:
             if subscriber.wants(event):
                 subscriber.push(event)
-                self.delivered += 1
+                handed += 1
+        self.delivered += handed
+        if handed:
+            metrics.EVENTS_DELIVERED.inc(handed)
 
     # -- sessions -------------------------------------------------------------------------------
 
