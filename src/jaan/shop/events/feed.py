@@ -133,6 +133,7 @@ class EventFeed:
         self.closing = False
         self._database: Database | None = None
         self._stopped = False
+        self._started = asyncio.Event()
         self._wanted = asyncio.Event()
         self._emptied = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -142,8 +143,29 @@ class EventFeed:
 
     async def start(self, database: Database) -> None:
         self._database = database
-        self.last_id = int(await database.fetch_value("SELECT coalesce(max(id), 0) FROM events"))
+        with contextlib.suppress(Exception):  # normally ready here; else the reader keeps trying
+            await self._read_the_end()
         self._task = asyncio.create_task(self._read_forever(), name="event feed")
+
+    @property
+    def ready(self) -> bool:
+        """Whether the feed knows where the stream stands (the events table is there and was read)."""
+        return self._started.is_set()
+
+    async def _find_the_end(self) -> None:
+        """Start after the newest event; until the events table exists (migrations pending while
+        the worker already answers /api/health/ready), try again every second."""
+        while not self.ready:
+            try:
+                await self._read_the_end()
+            except Exception as exc:
+                log.debug("event feed not started yet: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _read_the_end(self) -> None:
+        assert self._database is not None
+        self.last_id = int(await self._database.fetch_value("SELECT coalesce(max(id), 0) FROM events"))
+        self._started.set()
 
     async def stop(self) -> None:
         self._stopped = True
@@ -191,6 +213,7 @@ class EventFeed:
         self._wanted.set()
 
     async def _read_forever(self) -> None:
+        await self._find_the_end()
         while not self._stopped:
             await self._wanted.wait()
             self._wanted.clear()

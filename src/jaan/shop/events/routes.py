@@ -68,7 +68,7 @@ async def _stream(request: web.Request, query: StreamQuery) -> web.StreamRespons
     if not websocket and "text/event-stream" not in request.headers.get(hdrs.ACCEPT, ""):
         raise InvalidInput("Open a WebSocket, or ask for Server-Sent Events with Accept: text/event-stream")
     since = _since(request, query, websocket)
-    if feed.closing:
+    if feed.closing or not feed.ready:
         raise ServiceUnavailable("This worker is restarting; reconnect")
     user, token = current_user(request), token_of(request)
     assert token is not None  # the access middleware found the session by it
