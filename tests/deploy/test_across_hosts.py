@@ -74,7 +74,7 @@ def test_a_session_signed_out_on_host_a_is_refused_by_host_b(topology):
     poll(lambda: call(f"{b}/api/auth/user", headers=bearer(token)).status == 401)
 
 
-def test_sign_in_throttle_and_idempotency_keys_hold_across_hosts(topology):
+def test_the_sign_in_throttle_counts_across_hosts(topology):
     a, b = (host["url"] for host in topology["hosts"])
     email = f"throttled-{uuid.uuid4().hex[:6]}@example.com"
     session_for(topology["primary"]["dsn"], "user")
@@ -107,3 +107,38 @@ async def test_through_pgbouncer_a_statement_over_statement_timeout_is_503_and_n
         with closing(psycopg2.connect(pooled)) as conn, conn.cursor() as cur:
             cur.execute("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
             assert cur.fetchone() == ("0", "0")
+
+
+def cart(product_id: int, quantity: int) -> dict[str, Any]:
+    return {
+        "customer_name": "Rehearsal",
+        "customer_email": "rehearsal@example.com",
+        "customer_phone": "555-0100",
+        "shipping_address": {
+            "street": "1 Loopback Lane",
+            "city": "Springfield",
+            "state": "IL",
+            "zip": "62701",
+            "country": "United States",
+        },
+        "items": [{"product_id": product_id, "quantity": quantity}],
+        "payment_method": "cash_on_delivery",
+    }
+
+
+def test_an_idempotency_key_and_the_order_numbers_hold_across_hosts(topology):
+    a, b = (host["url"] for host in topology["hosts"])
+    primary = topology["primary"]["dsn"]
+    product = make_product(primary)
+    customer = bearer(session_for(primary, "user"))
+    key = {"Idempotency-Key": f"rehearsal-{uuid.uuid4()}"}
+    first = call(f"{a}/api/orders", "POST", cart(product["id"], 2), {**customer, **key})
+    retried = call(f"{b}/api/orders", "POST", cart(product["id"], 2), {**customer, **key})
+    assert first.status == retried.status == 200, (first.body, retried.body)
+    assert first.json() == retried.json()  # host B answered host A's order, made once
+    numbers = [
+        call(f"{host}/api/orders", "POST", cart(product["id"], 1), customer).json()["data"] for host in (a, b, a, b)
+    ]
+    rows = sql(primary, "SELECT count(*), sum(quantity) FROM order_items WHERE product_id = %s", (product["id"],))
+    assert rows == [(5, 6)]
+    assert len({order["order_number"] for order in numbers}) == 4  # one sequence for every host
