@@ -124,6 +124,16 @@ class Settings:
         "JAAN_EMBEDDED_PG_PORT",
         "also let the embedded PostgreSQL listen on this loopback TCP port (0: unix socket only)",
     )
+    backup_dir: str = _setting(
+        "",
+        "JAAN_BACKUP_DIR",
+        "where bin/backup puts base backups and the embedded PostgreSQL archives its WAL (empty: <data dir>/backups)",
+    )
+    archive_timeout: float = _setting(
+        60.0,
+        "JAAN_ARCHIVE_TIMEOUT",
+        "seconds after which the embedded PostgreSQL archives a partly filled WAL segment (the most a restore loses)",
+    )
     # -- the pre-fork supervisor (bin/serve) --------------------------------------------------
     backlog: int = _setting(4096, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept")
     reuse_port: bool = _setting(
@@ -315,6 +325,11 @@ class Settings:
     def run_dir(self) -> Path:
         """Runtime files: control socket, pid files."""
         return self.data_dir / "run"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Base backups (``base-*``) and, for the embedded cluster, the WAL archive (``wal/``)."""
+        return Path(self.backup_dir).expanduser().resolve() if self.backup_dir else self.data_dir / "backups"
 
     @property
     def uploads_dir(self) -> Path:

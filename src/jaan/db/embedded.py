@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -92,6 +93,8 @@ class EmbeddedPostgres:
         tcp_port: int = 0,
         max_connections: int = 200,
         options: Mapping[str, str] | None = None,
+        backups_dir: Path | None = None,
+        archive_timeout: float = 60.0,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.tcp_port = tcp_port
@@ -102,7 +105,16 @@ class EmbeddedPostgres:
         self.pgdata = self.root / "pgdata"
         self.socket_dir = self.root / "socket"
         self.log_file = self.root / "postgres.log"
+        self.archive_timeout = archive_timeout
+        self.wal_archive = None if backups_dir is None else self._wal_archive_in(backups_dir.resolve())
         self._process: subprocess.Popen[bytes] | None = None
+
+    def _wal_archive_in(self, backups_dir: Path) -> Path:
+        """Where the server archives WAL: ``<backups>/wal``, or beside the cluster when it cannot reach that."""
+        wanted = backups_dir / "wal"
+        if _reachable_by(wanted, self.account):
+            return wanted
+        return self.root / "wal-archive"
 
     def _cluster_root(self) -> Path:
         """Where the cluster lives: in the data directory, or where the server account can reach it."""
@@ -197,6 +209,7 @@ class EmbeddedPostgres:
             self._initdb(binaries)
         self._own(self.socket_dir, 0o700)
         settings = {
+            **self._archiving(),
             "listen_addresses": "127.0.0.1" if self.tcp_port else "",
             "port": str(self.tcp_port or 5432),
             "unix_socket_directories": str(self.socket_dir),
@@ -219,6 +232,20 @@ class EmbeddedPostgres:
             **self._as_server(),  # type: ignore[call-overload]
         )
         log_handle.close()
+
+    def _archiving(self) -> dict[str, str]:
+        """Continuous WAL archiving into :attr:`wal_archive` (for point-in-time restore)."""
+        if self.wal_archive is None:
+            return {}
+        self.wal_archive.parent.mkdir(parents=True, exist_ok=True)
+        self._own(self.wal_archive, 0o700)
+        target = shlex.quote(str(self.wal_archive))
+        return {
+            "archive_mode": "on",
+            # Never overwrite a segment already archived; write under a temporary name, then rename.
+            "archive_command": f"test ! -f {target}/%f && cp %p {target}/%f.part && mv {target}/%f.part {target}/%f",
+            "archive_timeout": str(int(self.archive_timeout)),
+        }
 
     def start(self, timeout: float = 30.0) -> None:
         """Initialise the cluster if needed and start it; it stops when this process exits."""

@@ -32,10 +32,13 @@ def locate_database(settings: Settings, max_connections: int = 200, *, direct: b
     if settings.database_url:
         yield Located((direct and settings.database_listen_url) or settings.database_url, "external")
         return
-    with embedded_cluster(settings.data_dir, tcp_port=settings.embedded_pg_port, max_connections=max_connections) as (
-        cluster,
-        started,
-    ):
+    with embedded_cluster(
+        settings.data_dir,
+        tcp_port=settings.embedded_pg_port,
+        max_connections=max_connections,
+        backups_dir=settings.backups_dir,
+        archive_timeout=settings.archive_timeout,
+    ) as (cluster, started):
         if started:
             yield Located(cluster.dsn, "embedded", cluster)
         else:
