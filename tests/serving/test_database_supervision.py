@@ -82,11 +82,11 @@ def test_kill_9_of_the_embedded_postmaster_gives_fast_503s_then_ready_again_with
         probe.join(15)
 
         after = [(status, took) for sent, status, took in probe.answers if sent > killed_at]
-        assert after and after[-1][0] == 200, f"not ready again within 15 s: {after[-20:]}"
+        assert after and after[-1][0] == 200, f"not ready again within 15 s: {after[-20:]}\n{service.stderr[-4000:]}"
         failures = [(status, took) for status, took in after if status != 200]
         assert failures, "the outage went unnoticed: was the postmaster really killed?"
         # Every answer meanwhile was a 503, none hung until the client gave up.
-        assert {status for status, _ in failures} == {503}, failures
+        assert {status for status, _ in failures} == {503}, f"{failures}\n{service.stderr[-4000:]}"
         service.wait_for_line(r"embedded PostgreSQL is back")
 
         database = service.status()["database"]
