@@ -57,6 +57,12 @@ class ReadinessProbe(threading.Thread):
             time.sleep(0.02)
 
 
+def _ready_again(answers: list[tuple[float, int, float]], killed_at: float) -> bool:
+    """A 200 for a request sent after the outage showed (a non-200 answer after the kill)."""
+    outage = next((sent for sent, status, _ in answers if sent > killed_at and status != 200), None)
+    return outage is not None and any(sent > outage and status == 200 for sent, status, _ in answers)
+
+
 def test_kill_9_of_the_embedded_postmaster_gives_fast_503s_then_ready_again_with_nobody_acting(serve):
     service = serve("--workers", "2", "--pool-min", "1", "--pool-max", "4", env={"DATABASE_URL": ""}, ready=False)
     service.wait_ready(timeout=120)
@@ -74,17 +80,15 @@ def test_kill_9_of_the_embedded_postmaster_gives_fast_503s_then_ready_again_with
         os.kill(victim, signal.SIGKILL)
         service.wait_for_line(rf"embedded PostgreSQL \(pid {victim}\) was killed by SIGKILL; restarting it")
         deadline = killed_at + 15
-        while time.monotonic() < deadline and not any(
-            sent > killed_at and status == 200 for sent, status, _ in probe.answers
-        ):
+        while time.monotonic() < deadline and not _ready_again(probe.answers, killed_at):
             time.sleep(0.05)
         probe.stopped.set()
         probe.join(15)
 
         after = [(status, took) for sent, status, took in probe.answers if sent > killed_at]
-        assert after and after[-1][0] == 200, f"not ready again within 15 s: {after[-20:]}\n{service.stderr[-4000:]}"
+        assert _ready_again(probe.answers, killed_at), f"not ready again within 15 s: {after}\n{service.stderr[-4000:]}"
+        # Requests already under way when the postmaster died may still have been answered 200.
         failures = [(status, took) for status, took in after if status != 200]
-        assert failures, "the outage went unnoticed: was the postmaster really killed?"
         # Every answer meanwhile was a 503, none hung until the client gave up.
         assert {status for status, _ in failures} == {503}, f"{failures}\n{service.stderr[-4000:]}"
         service.wait_for_line(r"embedded PostgreSQL is back")
