@@ -64,24 +64,32 @@ def percentiles(values: list[float]) -> dict[str, float]:
 class Stream:
     """One SSE subscriber on a raw socket: opened, then either left idle or watched for markers."""
 
+    retried = 0  # 503s answered to opens (retried)
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.arrivals: dict[str, float] = {}
 
     @classmethod
     async def open(cls, port: int, path: str, token: str) -> Stream:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
-            "Accept: text/event-stream\r\n\r\n".encode()
-        )
-        status = await reader.readline()
-        if b" 200 " not in status:
+        """Open a stream; a 503 (the worker busy or restarting) is retried, as a client would."""
+        for attempt in range(20):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+                "Accept: text/event-stream\r\n\r\n".encode()
+            )
+            status = await reader.readline()
+            if b" 200 " in status:
+                while (await reader.readline()) not in (b"\r\n", b""):
+                    pass
+                return cls(reader, writer)
             writer.close()
-            raise RuntimeError(f"stream refused: {status!r}")
-        while (await reader.readline()) not in (b"\r\n", b""):
-            pass
-        return cls(reader, writer)
+            if b" 503 " not in status:
+                raise RuntimeError(f"stream refused: {status!r}")
+            Stream.retried += 1
+            await asyncio.sleep(0.2 * (attempt + 1))
+        raise RuntimeError("stream refused 20 times with 503")
 
     async def watch(self, markers: list[str]) -> None:
         """Note when each marker first arrives (they are short and never split by the server's writes)."""
@@ -146,6 +154,7 @@ async def measure(args: argparse.Namespace, service: Service) -> dict[str, Any]:
         began = time.perf_counter()
         idle = await open_many(service.port, "/api/events", customers, args.idle)
         results["idle_open_seconds"] = round(time.perf_counter() - began, 2)
+        results["idle_open_retried_503"] = Stream.retried
         await asyncio.sleep(2.5)  # two heartbeats of the workers, for the status
         results["status_subscribers"], results["status_per_worker"] = await asyncio.to_thread(subscriber_total, service)
         results["health_while_idle"] = await health_checks(session, base, args.health)

@@ -127,6 +127,8 @@ def create_app(
     app[RESPONSE_CACHE] = ResponseCache()
     app[SESSION_CACHE] = SessionCache()
     app[EVENT_FEED] = EventFeed()
+    # A session ended or its user changed: that user's streams close (or are checked) too.
+    app[SESSION_CACHE].revoked_hooks.append(app[EVENT_FEED].on_sessions)
     app.cleanup_ctx.append(event_feed_ctx)  # before the listener, which wakes it
     app.on_shutdown.append(close_event_streams)  # they would hold the shutdown for its whole timeout
     app.cleanup_ctx.append(change_listener)

@@ -106,17 +106,13 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
 
         return on_notification
 
-    def on_sessions(payload: str) -> None:
-        sessions.on_notification(payload)
-        events.on_sessions(payload)  # a signed-out or demoted subscriber's streams close
-
     listener = Listener(
         # LISTEN is session state: straight to the primary, never through a transaction pooler.
         app[SETTINGS].database_listen_url or app[DATABASE].config.dsn,
         {
             CATALOGUE_CHANNEL: heard(lambda _: responses.clear()),
             STOCK_CHANNEL: heard(lambda payload: _stock_changed(responses, payload)),
-            SESSIONS_CHANNEL: on_sessions,
+            SESSIONS_CHANNEL: sessions.on_notification,  # its revoked_hooks close event streams too
             EVENTS_CHANNEL: events.wake,
             TABLE_CHANNEL: heard(lambda table: responses.drop(table_tag(table))),
         },

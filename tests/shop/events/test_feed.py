@@ -74,3 +74,15 @@ def test_the_document_describes_both_streams_once_however_often_it_is_served():
         assert {"101", "200", "401"} <= set(operation["responses"])
         assert [p["name"] for p in operation["parameters"]].count("Last-Event-ID") == 1
     assert "order.created" not in document["paths"]["/api/events"]["get"]["responses"]["101"]["description"]
+
+
+async def test_an_admins_own_order_reaches_their_stream_once_and_leaving_unindexes():
+    feed = EventFeed()
+    me = uuid.uuid4()
+    admin = subscriber(Role.ADMIN, user=me)
+    feed.subscribe(admin)
+    feed.dispatch(event(1, "order.status_changed", me))
+    assert [e.id for e in admin.pending] == [1]
+    feed.unsubscribe(admin)
+    feed.dispatch(event(2, "order.status_changed", me))
+    assert [e.id for e in admin.pending] == [1] and feed.counts() == {"admin": 0, "customer": 0}

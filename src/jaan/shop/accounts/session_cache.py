@@ -57,6 +57,11 @@ class SessionCache:
         _HITS.inc()
         return user
 
+    def expires_at(self, token_hash: bytes) -> dt.datetime | None:
+        """When a cached live session ends (None: not cached); an event stream closes then."""
+        found = self._sessions.get(token_hash) if self.live else None
+        return None if found is None else found[1]
+
     def put(self, token_hash: bytes, user: CurrentUser, expires_at: dt.datetime, looked_up_at: int) -> None:
         """Keep a session read from the database when the lookup began at generation `looked_up_at`."""
         if not self.live or looked_up_at != self.generation:

@@ -96,9 +96,6 @@ class Subscriber:
         self.finished = False  # its stream has ended
         self.cut: Callable[[], None] = lambda: None  # drop the connection (the stream sets it)
 
-    def wants(self, event: Event) -> bool:
-        return self.admin or (event.user_id == self.user_id and event.type in CUSTOMER_TYPES)
-
     def push(self, event: Event) -> None:
         if self.close_code is not None:
             return
@@ -128,6 +125,9 @@ class EventFeed:
 
     def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
+        # Indexes, so an event costs the admins plus the one customer it concerns, not every stream.
+        self._admins: set[Subscriber] = set()
+        self._by_user: dict[str, set[Subscriber]] = {}
         self.last_id = 0  # every event up to this id has been handed out (or predates the worker)
         self.delivered = 0  # events handed to subscribers, for the metrics
         self.closing = False
@@ -195,16 +195,24 @@ class EventFeed:
     def subscribe(self, subscriber: Subscriber) -> int:
         """Register `subscriber`; returns the id up to which it must replay from the table itself."""
         self.subscribers.add(subscriber)
+        if subscriber.admin:
+            self._admins.add(subscriber)
+        self._by_user.setdefault(subscriber.user_id, set()).add(subscriber)
         return self.last_id
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        self._admins.discard(subscriber)
+        same_user = self._by_user.get(subscriber.user_id)
+        if same_user is not None:
+            same_user.discard(subscriber)
+            if not same_user:
+                del self._by_user[subscriber.user_id]
         if not self.subscribers:
             self._emptied.set()
 
     def counts(self) -> dict[str, int]:
-        admins = sum(1 for s in self.subscribers if s.admin)
-        return {"admin": admins, "customer": len(self.subscribers) - admins}
+        return {"admin": len(self._admins), "customer": len(self.subscribers) - len(self._admins)}
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -241,10 +249,14 @@ class EventFeed:
     def dispatch(self, event: Event) -> None:
         self.last_id = event.id
         handed = 0
-        for subscriber in self.subscribers:
-            if subscriber.wants(event):
-                subscriber.push(event)
-                handed += 1
+        for subscriber in self._admins:
+            subscriber.push(event)
+            handed += 1
+        if event.user_id is not None and event.type in CUSTOMER_TYPES:
+            for subscriber in self._by_user.get(event.user_id, ()):
+                if not subscriber.admin:  # an admin's own order: once, as an admin
+                    subscriber.push(event)
+                    handed += 1
         self.delivered += handed
         if handed:
             metrics.EVENTS_DELIVERED.inc(handed)
@@ -256,11 +268,11 @@ class EventFeed:
         kind, _, value = payload.partition(":")
         if kind == "s":
             token_hash = bytes.fromhex(value)
-            for subscriber in list(self.subscribers):
+            for subscriber in list(self.subscribers):  # rare, and a comparison each
                 if subscriber.token_hash == token_hash:
                     subscriber.close(SESSION_ENDED, "signed out")
         elif kind == "u":
-            self.recheck(s for s in self.subscribers if s.user_id == value)
+            self.recheck(self._by_user.get(value, ()))
         else:
             self.recheck(self.subscribers)
 

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user, token_of
+from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import hash_token
 from jaan.shop.events.feed import EVENT_FEED, Subscriber
 from jaan.shop.events.streams import sse_stream, websocket_stream
@@ -73,7 +74,9 @@ async def _stream(request: web.Request, query: StreamQuery) -> web.StreamRespons
     user, token = current_user(request), token_of(request)
     assert token is not None  # the access middleware found the session by it
     token_hash = hash_token(token)
-    expires_at = await database.fetch_value(
+    # The access middleware has just found the session, usually in the cache: a reconnecting
+    # crowd (after a reload) costs no query per stream.
+    expires_at = request.app[SESSION_CACHE].expires_at(token_hash) or await database.fetch_value(
         "SELECT expires_at FROM sessions WHERE token_hash = %s AND expires_at > now()", (token_hash,)
     )
     if expires_at is None:
