@@ -113,7 +113,7 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
             CATALOGUE_CHANNEL: heard(lambda _: responses.clear()),
             STOCK_CHANNEL: heard(lambda payload: _stock_changed(responses, payload)),
             SESSIONS_CHANNEL: sessions.on_notification,  # its revoked_hooks close event streams too
-            EVENTS_CHANNEL: events.wake,
+            EVENTS_CHANNEL: events.on_notification,
             TABLE_CHANNEL: heard(lambda table: responses.drop(table_tag(table))),
         },
         on_state=on_state,

@@ -86,3 +86,23 @@ async def test_an_admins_own_order_reaches_their_stream_once_and_leaving_unindex
     feed.unsubscribe(admin)
     feed.dispatch(event(2, "order.status_changed", me))
     assert [e.id for e in admin.pending] == [1] and feed.counts() == {"admin": 0, "customer": 0}
+
+
+async def test_the_next_event_goes_out_straight_from_its_notification_anything_else_is_read():
+    feed = EventFeed()
+    feed.last_id = 41
+    feed._started.set()  # as after start(): it knows where the stream stands
+    admin = subscriber()
+    feed.subscribe(admin)
+    alice = uuid.uuid4()
+    feed.on_notification(f'42 order.status_changed {alice} {{"id":42}}')
+    assert [(e.id, e.type, e.user_id, e.body) for e in admin.pending] == [
+        (42, "order.status_changed", str(alice), '{"id":42}')
+    ]
+    feed.on_notification('42 order.status_changed - {"id":42}')  # already out: ignored
+    assert len(admin.pending) == 1 and not feed._wanted.is_set()
+    feed.on_notification('44 stock.out - {"id":44}')  # 43 missing: read from the table, in order
+    assert len(admin.pending) == 1 and feed._wanted.is_set()
+    feed._wanted.clear()
+    feed.on_notification("43")  # too large to travel: read from the table
+    assert feed._wanted.is_set()

@@ -1,10 +1,11 @@
 """One worker's feed of live events: read each new event once, hand it to every subscriber.
 
 The database writes events in the transaction of each change and announces them on
-``jaan_events`` (migrations/0015).  The worker's one LISTEN connection (:mod:`jaan.shop.freshness`)
-wakes :meth:`EventFeed.wake`; a single task then reads every event past the last one it read,
-from the pool, and appends it to each interested subscriber's buffer: one query per burst and
-per worker, whatever the number of subscribers, and no database connection per subscriber.
+``jaan_events`` (migrations/0015, 0016), the event itself in the notification when it fits.  The
+worker's one LISTEN connection (:mod:`jaan.shop.freshness`) hands it to
+:meth:`EventFeed.on_notification`, which appends it to each interested subscriber's buffer; when
+an event did not fit, or ids skipped one, a single task reads every event past the last one
+handed out, from the pool: no query per subscriber, and no database connection per subscriber.
 
 Ids are given in commit order (the migration explains how), so the committed events a reader
 can see are always a prefix of the id order: reading ``id > last`` never skips one that commits
@@ -133,6 +134,7 @@ class EventFeed:
         self.closing = False
         self._database: Database | None = None
         self._stopped = False
+        self._reading = False
         self._started = asyncio.Event()
         self._wanted = asyncio.Event()
         self._emptied = asyncio.Event()
@@ -217,8 +219,27 @@ class EventFeed:
     # -- reading --------------------------------------------------------------------------------
 
     def wake(self, _payload: str = "") -> None:
-        """A notification (or the LISTEN connection coming back): read what is new."""
+        """The LISTEN connection came back (or a notification without its event): read what is new."""
         self._wanted.set()
+
+    def on_notification(self, payload: str) -> None:
+        """``<id> <type> <customer id or -> <event JSON>`` (migrations/0016), or ``<id>`` alone.
+
+        The next event in order, while the reader is idle, goes straight to the subscribers: no
+        query, no wait for a pooled connection. Anything else (an event too large to travel in a
+        notification, a gap in the ids, the reader busy catching up) is read from the table, in
+        order, by the reader.
+        """
+        head, body = payload, ""
+        parts = payload.split(" ", 3)
+        if len(parts) == 4 and parts[0].isdigit():
+            head, body = parts[0], parts[3]
+        if not head.isdigit() or int(head) <= self.last_id:
+            return  # read already (or not an event id)
+        if body and int(head) == self.last_id + 1 and self.ready and not self._reading and not self._wanted.is_set():
+            self.dispatch(Event(int(head), parts[1], None if parts[2] == "-" else parts[2], body))
+        else:
+            self._wanted.set()
 
     async def _read_forever(self) -> None:
         await self._find_the_end()
@@ -227,6 +248,7 @@ class EventFeed:
             self._wanted.clear()
             if self._stopped:
                 return
+            self._reading = True
             try:
                 await self._read_new()
             except Exception:
@@ -234,6 +256,8 @@ class EventFeed:
                 log.exception("reading new events failed; retrying")
                 await asyncio.sleep(1.0)
                 self._wanted.set()
+            finally:
+                self._reading = False
 
     async def _read_new(self) -> None:
         assert self._database is not None
@@ -242,7 +266,8 @@ class EventFeed:
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE id > %s ORDER BY id LIMIT %s", (self.last_id, BATCH)
             )
             for row in rows:
-                self.dispatch(Event.from_row(row))
+                if row["id"] > self.last_id:  # not already handed out from its notification
+                    self.dispatch(Event.from_row(row))
             if len(rows) < BATCH:
                 return
 
