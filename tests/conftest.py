@@ -126,6 +126,7 @@ def make_client(aiohttp_client: Any, probe_database: str, data_dir: Path) -> Cal
     async def make(**overrides: object) -> TestClient:
         settings = settings_for_tests(probe_database, **{"data_dir": data_dir, **overrides})
         app = create_app(settings, probe_database, route_tables=[*ROUTE_TABLES, probes])
+        with_answer_checks(app)
         server = TestServer(app)
         # The runner options production uses (pytest-aiohttp does not pass server_kwargs on).
         await server.start_server(**access_log_options(settings.access_log))
@@ -133,6 +134,25 @@ def make_client(aiohttp_client: Any, probe_database: str, data_dir: Path) -> Cal
         return client
 
     return make
+
+
+def with_answer_checks(app: Any) -> None:
+    """Check every answer `app` gives against the OpenAPI document (see tests/answers.py)."""
+    from jaan.web.errors import errors_middleware
+    from tests.answers import check_answers
+
+    app.middlewares.insert(list(app.middlewares).index(errors_middleware), check_answers)
+
+
+@pytest.fixture(autouse=True)
+def answers_match_the_document() -> Iterator[None]:
+    """Fail the test whose requests got an answer the OpenAPI document does not describe."""
+    from tests.answers import VIOLATIONS
+
+    VIOLATIONS.clear()
+    yield
+    found, VIOLATIONS[:] = list(VIOLATIONS), []
+    assert not found, "answers that break the OpenAPI document:\n" + "\n".join(dict.fromkeys(found))
 
 
 TEST_PASSWORD_COST = 10  # scrypt at 2**10: fast tests, same code path

@@ -128,6 +128,8 @@ def _operation(route: Route, refs: Mapping[Any, Any]) -> dict[str, Any]:
             "description": "OK",
             "content": {"application/json": {"schema": refs[(AnyObject, "serialization")]}},
         }
+    if route.method == "GET":
+        responses["304"] = {"description": "Not modified: the If-None-Match ETag still matches"}
     for status in sorted(error_statuses(route)):
         responses[str(status)] = {
             "description": _ERROR_MEANINGS.get(status, "Error"),

@@ -94,6 +94,9 @@ def database_error(exc: psycopg2.Error) -> ApiError | None:
         return InvalidInput("A referenced record does not exist")
     if isinstance(exc, psycopg2.errors.CheckViolation | psycopg2.errors.NotNullViolation):
         return InvalidInput("A value is missing or out of range")
+    if isinstance(exc, psycopg2.errors.NumericValueOutOfRange):
+        # The fields are bounded by their columns; this is the last guard for sums of them.
+        return InvalidInput("A number is too large")
     if isinstance(exc, psycopg2.errors.LockNotAvailable | psycopg2.errors.DeadlockDetected):
         return ServiceUnavailable("Service busy, try again", headers={"Retry-After": "1"})
     if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):

@@ -90,10 +90,12 @@ def _money_like(maximum: Decimal, places: int, *, positive: bool = False) -> tup
 
 
 _MONEY = _money_like(MAX_MONEY, 2)
+_PRICE = _money_like(MAX_MONEY, 2, positive=True)
 _WEIGHT = _money_like(MAX_WEIGHT, 3, positive=True)
 _PERCENT = _money_like(MAX_PERCENT, 2)
 _RATE = _money_like(MAX_RATE, 4)
 Money = Annotated[Decimal, _MONEY[0], _MONEY[1], _MONEY[2]]
+PositiveMoney = Annotated[Decimal, _PRICE[0], _PRICE[1], _PRICE[2]]
 Weight = Annotated[Decimal, _WEIGHT[0], _WEIGHT[1], _WEIGHT[2]]
 Percentage = Annotated[Decimal, _PERCENT[0], _PERCENT[1], _PERCENT[2]]
 Rate = Annotated[Decimal, _RATE[0], _RATE[1], _RATE[2]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from jaan.db.pool import Cursor
 from jaan.db.sql import escape_like
@@ -34,7 +34,11 @@ StockStatus = Literal["in_stock", "low_stock", "out_of_stock"]
 
 
 class Adjustment(FormBody):
-    """A manual stock change: for a product, or for a variant (stock is counted per product)."""
+    """A manual stock change: for a product, or for a variant (stock is counted per product).
+    restock and return add (quantityChange > 0); spoilage, damage and theft take away (< 0);
+    a correction is any non-zero change."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["productId"]}, {"required": ["variantId"]}]})
 
     product_id: Id | None = None
     variant_id: Id | None = None

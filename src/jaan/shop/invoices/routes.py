@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from jaan.db.pool import Cursor
 from jaan.db.sql import assignments, escape_like, insert_sql
@@ -82,6 +82,10 @@ def _lines_fit(lines: list[InvoiceLine] | None) -> None:
 class NewInvoice(InvoiceCustomer):
     """A manual invoice.  With items, the server totals them; without (the spec's #37 body), the
     amounts sent are the invoice's, and they must add up: total = subtotal + tax + shipping_fee."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["items"]}, {"required": ["subtotal", "total"]}]}
+    )
 
     items: Lines | None = None
     subtotal: Money | None = None

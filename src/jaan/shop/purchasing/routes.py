@@ -23,7 +23,7 @@ from jaan.shop.purchasing.orders import (
 from jaan.state import DATABASE
 from jaan.web.answers import AnyObject, Envelope, Shape
 from jaan.web.envelope import ok
-from jaan.web.fields import Date, Id, Money, Text, money_fits
+from jaan.web.fields import Date, Id, Money, PositiveMoney, Text, money_fits
 from jaan.web.input import Body, id_from_path
 from jaan.web.paging import Paging, fetch_page
 
@@ -38,7 +38,7 @@ Bought = Annotated[int, Field(ge=1, le=1_000_000)]
 class PurchaseLine(Body):
     product_id: Id
     quantity: Bought
-    unit_price: Annotated[Money, Field(gt=0)]
+    unit_price: PositiveMoney
 
 
 class NewPurchaseOrder(Body):

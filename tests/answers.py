@@ -1,0 +1,77 @@
+"""Every answer the test suite sees is checked against the OpenAPI document's schema for its
+route and status (issue 10: the document describes real answers, and cannot drift from them).
+
+`check_answers` is a middleware the test app gets just outside the error middleware, so it sees
+every answer a route gives, errors included, before compression.  Violations are collected and
+fail the test that caused them (see ``make_client`` in conftest).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from jsonschema_rs import Draft202012Validator
+
+from jaan.openapi import openapi
+from jaan.routes import route_of
+
+VIOLATIONS: list[str] = []
+CHECKED: set[tuple[str, str]] = set()  # (method, path template) of every route answered in this run
+
+
+def _schema_of(document: dict[str, Any], path: str, method: str, status: int) -> dict[str, Any] | None:
+    responses = document["paths"][path][method.lower()]["responses"]
+    answer = responses.get(str(status))
+    if answer is None:
+        return None
+    content = answer.get("content", {})
+    json_content = content.get("application/json")
+    return {"schema": json_content["schema"]} if json_content else {}
+
+
+def violations_of(app: web.Application, method: str, path: str, status: int, body: bytes) -> list[str]:
+    """What is wrong with this answer according to the document (empty: nothing)."""
+    document = openapi(app)
+    documented = _schema_of(document, path, method, status)
+    where = f"{method} {path} -> {status}"
+    if documented is None:
+        return [f"{where}: status not documented"]
+    if "schema" not in documented:
+        return []
+    validator = Draft202012Validator({**documented["schema"], "components": document["components"]})
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return [f"{where}: not JSON"]
+    return [f"{where}: {error.message} at {list(error.instance_path)}" for error in validator.iter_errors(answer)][:3]
+
+
+def _template(request: web.Request) -> str | None:
+    route = route_of(request)
+    if route is None or route.path.startswith("/probe/"):  # test-only routes are not in the contract
+        return None
+    return re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.path)
+
+
+@web.middleware
+async def check_answers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    response = await handler(request)
+    path = _template(request)
+    if path is None or request.method == "HEAD" or not isinstance(response, web.Response):
+        return response
+    CHECKED.add((request.method, path))
+    if response.status == 304 or response.content_type != "application/json":
+        # No JSON to check: only that the status is documented.
+        violations = violations_of(request.app, request.method, path, response.status, b"0")
+        violations = [v for v in violations if "status not documented" in v]
+    else:
+        assert isinstance(response.body, bytes)
+        violations = violations_of(request.app, request.method, path, response.status, response.body)
+    VIOLATIONS.extend(violations)
+    return response
