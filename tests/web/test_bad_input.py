@@ -123,7 +123,8 @@ async def test_money_beyond_its_column_is_400_before_any_arithmetic(api, family,
 @pytest.mark.parametrize(("family", "path", "text", "number"), QUERIES, ids=[q[1] for q in QUERIES])
 async def test_bad_query_values_are_400_naming_the_parameter(api, family, path, text, number):
     client, headers = api
-    cases = [f"{text}=a%00b", f"{text}=%ED%A0%80", f"{text}=x&{text}=y"]
+    # (A query cannot carry a lone surrogate: invalid UTF-8 in it is decoded as U+FFFD, plain text.)
+    cases = [f"{text}=a%00b", f"{text}=x&{text}=y"]
     if number:
         cases += [f"{number}=", f"{number}=1e27", f"{number}=1&{number}=2"]
     for query in cases:

@@ -98,6 +98,7 @@ class Deleted(Done):
     summary="Send the contact / partnership form",
     body=ContactForm,
     responses={201: Received},
+    errors=(429,),
 )
 async def submit(request: web.Request, body: ContactForm) -> web.Response:
     settings = request.app[SETTINGS]

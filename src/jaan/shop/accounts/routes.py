@@ -226,7 +226,7 @@ def _session_body(session: Row) -> dict[str, Any]:
     summary="Create an account and sign in: bare {user, session}, and the session cookie",
     body=lambda settings: sign_up_body(settings.password_min_length),
     responses={200: SignedIn},
-    errors=(409,),
+    errors=(409, 429),
 )
 async def signup(request: web.Request, body: SignUp) -> web.Response:
     settings = request.app[SETTINGS]
@@ -257,7 +257,7 @@ async def signup(request: web.Request, body: SignUp) -> web.Response:
     summary="Sign in: bare {user, session}, and the session cookie; 429 after repeated failures",
     body=Credentials,
     responses={200: SignedIn},
-    errors=(429,),
+    errors=(401, 429),
 )
 async def signin(request: web.Request, body: Credentials) -> web.Response:
     settings = request.app[SETTINGS]

@@ -111,7 +111,7 @@ class Inventory(Envelope[StockView]):
     summary="Adjust a product's stock",
     body=Adjustment,
     responses={200: OneAdjustment},
-    errors=(409,),
+    errors=(404, 409),
 )
 async def adjust(request: web.Request, body: Adjustment) -> web.Response:
     change, kind = body.quantity_change, body.adjustment_type

@@ -79,8 +79,8 @@ class OrderLine(Shape):
     total_price: float
 
 
-class Order(Shape):
-    """An order as its customer and the admins see it."""
+class OrderTotals(Shape):
+    """An order's number, status and money."""
 
     id: int
     order_number: str
@@ -89,6 +89,11 @@ class Order(Shape):
     tax: float
     shipping_fee: float
     total: float
+
+
+class Order(OrderTotals):
+    """An order as its customer and the admins see it."""
+
     created_at: dt.datetime
 
 
@@ -96,7 +101,7 @@ class OrderWithLines(Order):
     items: list[OrderLine]
 
 
-class PlacedOrder(Envelope[OrderWithLines]):
+class PlacedOrder(Envelope[OrderTotals]):
     """The order placed (or, for a repeated Idempotency-Key, the first answer again)."""
 
 
