@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from jaan.routes import DOCUMENT, ROUTE_INFO, Access, Raw, Route
+from jaan.routes import DOCUMENT, ROUTE_INFO, Access, Raw, Route, is_id
 from jaan.web.answers import AnyObject, Failure
 from jaan.web.fields import MAX_INT
 from jaan.web.input import BAD_TEXT
@@ -145,7 +145,7 @@ def _path_parameter(route: Route, name: str) -> dict[str, Any]:
     declared = route.path_params.get(name)
     if declared is not None:
         schema = _type_schema(declared)
-    elif name == "id" or name.endswith("Id"):
+    elif is_id(route, name):
         schema = dict(_ID_SCHEMA)
     else:
         schema = {"type": "string", "minLength": 1, "description": BAD_TEXT}

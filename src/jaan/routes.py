@@ -147,9 +147,20 @@ def install(app: web.Application, tables: list[RouteTable]) -> None:
                 raise ValueError(f"route declared twice: {declared.method} {declared.path}")
             seen.add(key)
             route = _resolved(declared, settings)
-            info[app.router.add_route(route.method, route.path, _validating(route))] = route
+            info[app.router.add_route(route.method, _router_path(route), _validating(route))] = route
     app[ROUTE_INFO] = info
     app[DOCUMENT] = {}
+
+
+def is_id(route: Route, name: str) -> bool:
+    """Whether a path parameter is a row id (a whole number): ``id``, ``orderId``, unless declared."""
+    return name not in route.path_params and (name == "id" or name.endswith("Id"))
+
+
+def _router_path(route: Route) -> str:
+    """The path as the router matches it: an id matches digits only, as the document says, so
+    ``PUT /api/admin/invoices/stats`` is the 405 of ``/stats``, not an edit of invoice "stats"."""
+    return re.sub(r"\{(\w+)\}", lambda m: f"{{{m[1]}:\\d+}}" if is_id(route, m[1]) else m[0], route.path)
 
 
 def _is_model(value: object) -> bool:
