@@ -96,11 +96,12 @@ async def test_a_variant_edit_keeps_what_was_not_sent(make_client, admin, make_p
 
 async def test_editing_or_deleting_a_missing_variant_is_404(make_client, admin):
     client = await make_client()
-    for path in ("/api/admin/variants/999999999", "/api/admin/variants/x"):
+    # An id that is not a number matches no route at all (ids are digits, as documented).
+    for path, error in (("/api/admin/variants/999999999", "Variant not found"), ("/api/admin/variants/x", "Not found")):
         edit = await client.put(path, json={"price": 1}, headers=admin.headers)
         delete = await client.delete(path, headers=admin.headers)
         assert edit.status == delete.status == 404
-        assert (await edit.json())["error"] == "Variant not found"
+        assert (await edit.json())["error"] == error
 
 
 async def test_deleting_a_variant_keeps_its_ledger_rows(make_client, admin, make_product, sql):
