@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -62,6 +63,15 @@ def memory_of(pid: int) -> tuple[int, int] | None:
     return values.get("Rss", 0), values.get("Pss", 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used, from /proc/<pid>/stat (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ServerProcesses:
     """The processes of one server: its root and the children whose title starts with `prefix`.
@@ -93,9 +103,11 @@ class Sampler:
     _db_error: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _cpu_at_start: dict[int, float] = field(default_factory=dict)
 
     def start(self) -> None:
         """Begin sampling (call ``stop`` to end it and get the summary)."""
+        self._cpu_at_start = {pid: cpu_seconds(pid) for pid in self.processes.pids()}
         self._thread = threading.Thread(target=self._loop, name="perf-sampler", daemon=True)
         self._thread.start()
 
@@ -104,12 +116,16 @@ class Sampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        # The CPU the server's processes used meanwhile: less disturbed by a busy machine than req/s.
+        # (A worker replaced during the run counts only for its successor's share.)
+        cpu = sum(cpu_seconds(pid) - self._cpu_at_start.get(pid, 0.0) for pid in self.processes.pids())
         summary: dict[str, Any] = {
+            "server_cpu_s": round(cpu, 3),
             "memory": {
                 "total_rss_mb": round(self._peak_rss / MB, 1),
                 "total_pss_mb": round(self._peak_pss / MB, 1),
                 "processes": sorted(self._per_process.values(), key=lambda p: p["role"]),
-            }
+            },
         }
         if self.dsn is not None:
             summary["db_connections"] = {"peak": self._db_peak, "peak_active": self._db_peak_active}

@@ -81,20 +81,31 @@ def access_log_table(results: dict[str, Any]) -> list[str]:
         "## Access log on (the default) and off",
         "",
         "The scenarios above ran against the service with its access log on (the default); a twin"
-        " `bin/serve --access-log false` on the same database ran each one right after it. Cost = 1 − on/off.",
+        " `bin/serve --access-log false` on the same database ran each one right after it (with `--rounds N`,"
+        " N times, alternating which went first; the figures are the last round's). Cost = 1 − on/off, the"
+        " median over the rounds of each round's ratio."
+        " CPU µs/req is the server processes' CPU time (master + workers) per request wrk sent: on a busy"
+        " machine it moves less than req/s does.",
         "",
-        "| scenario | on req/s | off req/s | on/off | cost | on vs hello | off vs hello |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | on req/s | off req/s | on/off | cost | on vs hello | off vs hello"
+        " | CPU µs/req on | off | CPU cost | on/off per round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, off in off_runs.items():
         on = results["scenarios"].get(name, {})
         if "error" in off or "error" in on:
-            lines.append(f"| {off.get('title', name)} | failed: {on.get('error') or off.get('error')} | | | | | |")
+            why = on.get("error") or off.get("error")
+            lines.append(f"| {off.get('title', name)} | failed: {why} |" + " |" * 9)
             continue
-        ratio = on["ok_rps"] / off["ok_rps"] if off["ok_rps"] else None
+        ratio = 1 - on["access_log_cost"] if "access_log_cost" in on else None
+        rounds = [r for r in on.get("access_log_rounds", []) if r["off_rps"]]
+        per_round = ", ".join(f"{r['on_rps'] / r['off_rps']:.2f}" for r in rounds)
         lines.append(
             f"| {off['title']} | {_num(on['ok_rps'])} | {_num(off['ok_rps'])} | {_ratio(ratio)}"
-            f" | {_ratio(on.get('access_log_cost'))} | {_ratio(on.get('vs_hello'))} | {_ratio(off.get('vs_hello'))} |"
+            f" | {_ratio(on.get('access_log_cost'))} | {_ratio(on.get('vs_hello'))} | {_ratio(off.get('vs_hello'))}"
+            f" | {_num(on.get('cpu_us_per_request'), 1)} | {_num(off.get('cpu_us_per_request'), 1)}"
+            f" | {_ratio(on.get('access_log_cpu_cost'))}"
+            f" | {per_round} |"
         )
     return lines
 

@@ -18,6 +18,7 @@ import platform
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -82,6 +83,12 @@ def parser() -> argparse.ArgumentParser:
         default="on",
         help="the service's access log: on (its default), off, or both: every scenario again with it off,"
         " and the cost reported (default: on)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --access-log both: measure each scenario this many times on and off, alternating (default: 1)",
     )
     p.add_argument("--no-ceilings", action="store_true", help="skip the hello and pgbench ceilings")
     p.add_argument("--keep-data", action="store_true", help="keep the scratch database after the run")
@@ -187,6 +194,7 @@ class Run:
                     "timeout": args.timeout,
                     "scenarios": [s.name for s in self.scenarios],
                     "access_log": args.access_log,
+                    "rounds": args.rounds,
                 },
                 "data_set": dict((TINY if self.quick else FULL).__dict__),
             },
@@ -292,6 +300,8 @@ class Run:
                     name = scenario.name if service is self.service else f"{scenario.name}_access_log_off"
                     self.results["timeline"][name] = timeline.stop()
         result = {"title": scenario.title, **result, **sampled}
+        if result.get("requests"):
+            result["cpu_us_per_request"] = round(result["server_cpu_s"] / result["requests"] * 1e6, 1)
         if before is not None:
             assert self.inputs is not None
             service.wait_idle()
@@ -384,7 +394,14 @@ class Run:
             ceiling = hello.get(str(off["connections"]), {})
             if ceiling.get("ok_rps"):
                 off["vs_hello"] = round(off["ok_rps"] / ceiling["ok_rps"], 4)
-            on["access_log_cost"] = round(1 - on["ok_rps"] / off["ok_rps"], 4)
+            # The median over the rounds of each round's own ratio: a busy spell spoils one round, not all.
+            rounds = on.get("access_log_rounds") or []
+            rates = [r["on_rps"] / r["off_rps"] for r in rounds if r["off_rps"]]
+            if rates:
+                on["access_log_cost"] = round(1 - statistics.median(rates), 4)
+            cpus = [r["on_cpu_us"] / r["off_cpu_us"] for r in rounds if r["on_cpu_us"] and r["off_cpu_us"]]
+            if cpus:
+                on["access_log_cpu_cost"] = round(statistics.median(cpus) - 1, 4)
 
     def measure(self, scenario: Scenario, service: Service, into: dict[str, Any], what: str = "") -> None:
         """One scenario against one service, its figures (or why it failed) into `into`."""
@@ -403,13 +420,36 @@ class Run:
                 f" {shown['non_2xx']} non-2xx, {shown['socket_errors_total']} socket errors"
             )
 
+    def measure_access_log(self, scenario: Scenario, twin: Service) -> None:
+        """Rounds of the scenario with the access log on and off, back to back, alternating which goes
+        first; the last round's figures stand in the tables, every round's ratio is kept."""
+        on_runs, off_runs = self.results["scenarios"], self.results.setdefault("access_log_off", {})
+        rounds = []
+        for number in range(self.args.rounds):
+            order = [(self.service, on_runs, ""), (twin, off_runs, " (access log off)")]
+            for service, into, what in order if number % 2 == 0 else order[::-1]:
+                self.measure(scenario, service, into, what + (f", round {number + 1}" if self.args.rounds > 1 else ""))
+            on, off = on_runs[scenario.name], off_runs[scenario.name]
+            if "error" in on or "error" in off:
+                return
+            rounds.append(
+                {
+                    "on_rps": on["ok_rps"],
+                    "off_rps": off["ok_rps"],
+                    "on_cpu_us": on.get("cpu_us_per_request"),
+                    "off_cpu_us": off.get("cpu_us_per_request"),
+                }
+            )
+        on_runs[scenario.name]["access_log_rounds"] = rounds
+
     def execute(self) -> None:
         """The whole run, up to (not including) writing the report."""
         self.prepare()
         for scenario in self.scenarios:
-            self.measure(scenario, self.service, self.results["scenarios"])
-            if self.twin is not None:
-                self.measure(scenario, self.twin, self.results.setdefault("access_log_off", {}), " (access log off)")
+            if self.twin is None:
+                self.measure(scenario, self.service, self.results["scenarios"])
+            else:
+                self.measure_access_log(scenario, self.twin)
         if not self.args.no_ceilings:
             self.pgbench_ceilings()
         if self.twin is not None:

@@ -3,7 +3,7 @@
 The numbers live in prometheus-client's multiprocess mode: each process (the master and every
 worker) writes its own memory-mapped files in ``<data dir>/run/metrics/`` and ``GET /metrics``
 reads them all, so a scrape answered by any worker shows the whole service, and a worker that
-exits leaves its counts behind (the files stay; only its live gauges are dropped).  bin/serve's
+exits leaves its counts behind (folded into archive files; only its live gauges go).  bin/serve's
 master empties the directory when it starts (:func:`share_between_processes`).  Without it (the
 app in tests, one process) the same metrics count in the process's own registry.
 

@@ -60,3 +60,40 @@ def test_quick_run_writes_every_scenario_report_and_chart(tmp_path: Path) -> Non
     assert (latest / "chart.png").read_bytes().startswith(b"\x89PNG")
     # The scratch database is gone; only the results stay.
     assert not (latest / "data").exists()
+
+
+@pytest.mark.timeout(240)
+def test_access_log_both_measures_each_scenario_with_a_twin_that_has_it_off(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed: run `make perf` once, or `apt-get install -y wrk`")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "perf" / "run"),
+            "--quick",
+            "--scenarios=health",
+            "--access-log=both",
+            "--rounds=2",
+            "--no-ceilings",
+            "--duration=1",
+            "--warmup=0",
+            f"--out={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "latest" / "results.json").read_text())
+    assert results["meta"]["options"]["access_log"] == "both"
+    on, off = results["scenarios"]["health"], results["access_log_off"]["health"]
+    assert on["ok_rps"] > 0 and off["ok_rps"] > 0
+    assert on["cpu_us_per_request"] > 0 and off["cpu_us_per_request"] > 0
+    assert "access_log_cost" in on and "access_log_cpu_cost" in on
+    assert len(on["access_log_rounds"]) == 2
+    assert "## Access log on (the default) and off" in (tmp_path / "latest" / "report.md").read_text()
+    # The twin wrote no access log; the service did.
+    logs = tmp_path / "latest" / "logs"
+    assert "jaan.access" in (logs / "serve.log").read_text()
+    assert "jaan.access" not in (logs / "twin" / "serve.log").read_text()
