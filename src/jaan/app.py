@@ -35,6 +35,7 @@ from jaan.web.http_metrics import routes as metrics_routes
 from jaan.web.limits import limits_middleware
 from jaan.web.request_id import request_id_middleware
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
+from jaan.web.slow_requests import slow_requests_middleware
 from jaan.web.timeout import timeout_middleware
 
 # Every shop area's routes, in the order the OpenAPI document lists them.
@@ -96,6 +97,7 @@ def create_app(
     dsn = dsn or settings.database_url
     if not dsn:
         raise ValueError("create_app needs a database: pass dsn or set DATABASE_URL")
+    slow_requests = [slow_requests_middleware(settings.slow_request_time)] if settings.slow_request_time > 0 else []
     app = web.Application(
         # Outermost first: the metrics count every answer the others give.  CORS wraps the
         # error middleware so that error responses carry CORS headers too (a browser could not
@@ -103,6 +105,7 @@ def create_app(
         middlewares=[
             metrics_middleware,
             request_id_middleware,
+            *slow_requests,
             compression_middleware(settings.compress_min_size),
             cors_middleware(settings.cors_origins),
             errors_middleware,

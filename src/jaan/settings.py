@@ -134,6 +134,16 @@ class Settings:
         "JAAN_ARCHIVE_TIMEOUT",
         "seconds after which the embedded PostgreSQL archives a partly filled WAL segment (the most a restore loses)",
     )
+    slow_request_time: float = _setting(
+        2.0,
+        "JAAN_SLOW_REQUEST_TIME",
+        "seconds after which a request logs one line with its request id, route, total and SQL time (0: off)",
+    )
+    slow_statement_time: float = _setting(
+        1.0,
+        "JAAN_SLOW_STATEMENT_TIME",
+        "seconds after which the embedded PostgreSQL logs a statement with its plan (auto_explain; 0: off)",
+    )
     # -- the pre-fork supervisor (bin/serve) --------------------------------------------------
     backlog: int = _setting(4096, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept")
     reuse_port: bool = _setting(

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg2
+
 from jaan import logs
 from jaan.db.locate import locate_database
 from jaan.db.migrations import apply_migrations
@@ -75,6 +77,12 @@ def parse_command(argv: Sequence[str]) -> argparse.Namespace:
         command.add_argument("--data-dir", type=_parser_of(_field("data_dir")), default=None)
         if name == "status":
             command.add_argument("--json", action="store_true", help="print the status as JSON")
+            command.add_argument(
+                "--queries",
+                action="store_true",
+                help="instead, the database's top statements by total time (pg_stat_statements)",
+            )
+            command.add_argument("--top", type=int, default=10, help="how many statements --queries lists")
         if name == "scale":
             command.add_argument("workers", type=int)
     return parser.parse_args(argv)
@@ -167,6 +175,8 @@ def steer(args: argparse.Namespace) -> int:
     settings = Settings.from_env(data_dir=args.data_dir)
     run_dir = settings.run_dir
     try:
+        if args.command == "status" and args.queries:
+            return _print_queries(settings, args.top, args.json)
         if args.command == "status":
             snap = control.call(run_dir, "status")
             print(json.dumps(snap, indent=2) if args.json else format_table(snap))
@@ -188,6 +198,27 @@ def steer(args: argparse.Namespace) -> int:
     except control.NotRunning as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 1
+
+
+def _print_queries(settings: Settings, top: int, as_json: bool) -> int:
+    """The top statements of the database the service uses (found without starting anything)."""
+    from jaan.db.embedded import EmbeddedPostgres
+    from jaan.db.statements import StatementsUnavailable, format_statements, top_statements
+
+    dsn = settings.database_listen_url or settings.database_url
+    if not dsn:
+        cluster = EmbeddedPostgres(settings.data_dir)
+        if cluster.running_pid() is None:
+            print(f"serve: the embedded PostgreSQL of {settings.data_dir} is not running", file=sys.stderr)
+            return 1
+        dsn = cluster.dsn
+    try:
+        rows = top_statements(dsn, top)
+    except (StatementsUnavailable, psycopg2.Error) as exc:
+        print(f"serve: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    print(json.dumps(rows, indent=2) if as_json else format_statements(rows))
+    return 0
 
 
 def _reload(run_dir: Any, settings: Settings) -> int:

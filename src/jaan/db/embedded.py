@@ -95,6 +95,7 @@ class EmbeddedPostgres:
         options: Mapping[str, str] | None = None,
         backups_dir: Path | None = None,
         archive_timeout: float = 60.0,
+        slow_statement_time: float = 1.0,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.tcp_port = tcp_port
@@ -106,6 +107,7 @@ class EmbeddedPostgres:
         self.socket_dir = self.root / "socket"
         self.log_file = self.root / "postgres.log"
         self.archive_timeout = archive_timeout
+        self.slow_statement_time = slow_statement_time
         self.wal_archive = None if backups_dir is None else self._wal_archive_in(backups_dir.resolve())
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -210,6 +212,7 @@ class EmbeddedPostgres:
         self._own(self.socket_dir, 0o700)
         settings = {
             **self._archiving(),
+            **self._statement_statistics(binaries),
             "listen_addresses": "127.0.0.1" if self.tcp_port else "",
             "port": str(self.tcp_port or 5432),
             "unix_socket_directories": str(self.socket_dir),
@@ -232,6 +235,17 @@ class EmbeddedPostgres:
             **self._as_server(),  # type: ignore[call-overload]
         )
         log_handle.close()
+
+    def _statement_statistics(self, binaries: Path) -> dict[str, str]:
+        """pg_stat_statements (bin/serve status --queries) and auto_explain (slow plans in the log)."""
+        libraries = [name for name in ("pg_stat_statements", "auto_explain") if _has_library(binaries, name)]
+        if not libraries:
+            return {}
+        settings = {"shared_preload_libraries": ",".join(libraries)}
+        if "auto_explain" in libraries:
+            threshold = int(self.slow_statement_time * 1000) if self.slow_statement_time > 0 else -1
+            settings["auto_explain.log_min_duration"] = str(threshold)
+        return settings
 
     def _archiving(self) -> dict[str, str]:
         """Continuous WAL archiving into :attr:`wal_archive` (for point-in-time restore)."""
@@ -294,6 +308,15 @@ class EmbeddedPostgres:
                     cur.execute(f'CREATE DATABASE "{DATABASE}"')
         finally:
             conn.close()
+        conn = psycopg2.connect(self.dsn)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'")
+                if cur.fetchone() is not None:
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        finally:
+            conn.close()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the cluster this object started (fast shutdown: open transactions roll back).
@@ -322,6 +345,12 @@ class EmbeddedPostgres:
         with contextlib.suppress(FileNotFoundError):
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+def _has_library(binaries: Path, name: str) -> bool:
+    """Whether the server can load the contrib library ``name`` (packaged with the binaries or not)."""
+    lib = binaries.parent / "lib"
+    return any((directory / f"{name}.so").exists() for directory in (lib, lib / "postgresql"))
 
 
 def _die_with_parent() -> None:

@@ -38,6 +38,7 @@ def locate_database(settings: Settings, max_connections: int = 200, *, direct: b
         max_connections=max_connections,
         backups_dir=settings.backups_dir,
         archive_timeout=settings.archive_timeout,
+        slow_statement_time=settings.slow_statement_time,
     ) as (cluster, started):
         if started:
             yield Located(cluster.dsn, "embedded", cluster)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -46,6 +47,20 @@ log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 DICT_ROWS = psycopg2.extras.RealDictCursor
+
+
+class SqlClock:
+    """The time one request spent waiting for SQL statements, summed by :meth:`Cursor.execute`."""
+
+    __slots__ = ("seconds", "statements")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.statements = 0
+
+
+# Set per request (jaan.web.slow_requests); the tasks a handler starts share it.
+SQL_CLOCK: contextvars.ContextVar[SqlClock | None] = contextvars.ContextVar("jaan_sql_clock", default=None)
 Params = Sequence[Any] | dict[str, Any] | None
 
 
@@ -121,7 +136,12 @@ class Cursor:
                 raise
             raise StatementTimeout(what) from None
         finally:
-            DB_QUERY.observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            DB_QUERY.observe(elapsed)
+            clock = SQL_CLOCK.get()
+            if clock is not None:
+                clock.seconds += elapsed
+                clock.statements += 1
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         await self.execute(sql, params)
