@@ -58,7 +58,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
     def at(share: float) -> float:
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
 
-    return {"count": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": ordered[-1] * 1000}
+    return {
+        "count": len(ordered),
+        "min_ms": ordered[0] * 1000,
+        "p50_ms": at(0.5),
+        "p99_ms": at(0.99),
+        "max_ms": ordered[-1] * 1000,
+    }
 
 
 class Stream:
@@ -188,6 +194,7 @@ async def measure(args: argparse.Namespace, service: Service) -> dict[str, Any]:
         results["fanout_all_deliveries"] = percentiles(every)
         results["watchers_ended"] = sum(1 for task in tasks if task.done())
         results["fanout_per_event_p99_ms"] = [round(e.get("p99_ms", float("nan")), 1) for e in per_event]
+        results["fanout_per_event_first_ms"] = [round(e.get("min_ms", float("nan")), 1) for e in per_event]
         results["fanout_missing"] = sum(e["missing"] for e in per_event)
         p99s = [e["p99_ms"] for e in per_event if "p99_ms" in e]
         results["fanout_p99_median_over_events_ms"] = round(statistics.median(p99s), 1) if p99s else None
