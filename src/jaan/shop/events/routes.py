@@ -56,6 +56,7 @@ async def admin_events(request: web.Request, query: StreamQuery) -> web.StreamRe
     access=Access.USER,
     summary="Live events of the signed-in customer's own orders and invoices." + _HOW,
     query=StreamQuery,
+    errors=(403,),  # a session cookie from a foreign Origin
 )
 async def my_events(request: web.Request, query: StreamQuery) -> web.StreamResponse:
     return await _stream(request, query)
