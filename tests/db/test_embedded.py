@@ -117,3 +117,29 @@ def test_the_cluster_dies_with_the_process_that_started_it(data_dir):
         starter.wait()
         if starter.stdout:
             starter.stdout.close()
+
+
+def test_a_cluster_started_by_hand_while_ours_was_down_is_adopted_and_stopped_with_ours(data_dir):
+    from jaan.db.embedded import embedded_cluster
+    from jaan.serving.database_supervisor import DatabaseSupervisor
+
+    with embedded_cluster(data_dir, options=FAST) as (cluster, started):
+        assert started and cluster.process is not None
+        supervisor = DatabaseSupervisor(cluster)
+
+        def state_after_check(restart: bool = True) -> str:
+            supervisor.check(restart=restart)
+            return supervisor.state
+
+        cluster.process.kill()
+        assert wait_until(lambda: state_after_check(restart=False) == "down")
+        assert supervisor.last_exit == "was killed by SIGKILL"
+        # Someone starts it by hand (pg_ctl start, say) before the supervisor's backoff ends.
+        by_hand = EmbeddedPostgres(data_dir, options=FAST)
+        by_hand.start()
+        assert by_hand.process is not None
+        assert wait_until(lambda: state_after_check() == "running")
+        assert supervisor.pid == by_hand.process.pid and supervisor.restarts == 0
+    # Leaving the block that started the cluster stops whichever postmaster now runs it.
+    assert wait_until(lambda: by_hand.process is not None and by_hand.process.poll() is not None)
+    assert EmbeddedPostgres(data_dir).running_pid() is None
