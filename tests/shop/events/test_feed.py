@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import uuid
@@ -10,7 +11,7 @@ from typing import Any
 
 from jaan.shop.accounts.roles import Role
 from jaan.shop.events.docs import EVENT_TYPES, document_events
-from jaan.shop.events.feed import TOO_SLOW, Event, EventFeed, Subscriber
+from jaan.shop.events.feed import CLOSE_GRACE, TOO_SLOW, Event, EventFeed, Subscriber
 
 MIGRATION = Path(__file__).resolve().parents[3] / "migrations" / "0015_events.sql"
 
@@ -106,3 +107,14 @@ async def test_the_next_event_goes_out_straight_from_its_notification_anything_e
     feed._wanted.clear()
     feed.on_notification("43")  # too large to travel: read from the table
     assert feed._wanted.is_set()
+
+
+async def test_a_stream_that_cannot_take_its_close_is_cut_after_the_grace():
+    stuck, polite = subscriber(), subscriber()
+    cuts: list[str] = []
+    stuck.cut, polite.cut = (lambda: cuts.append("stuck")), (lambda: cuts.append("polite"))
+    stuck.close(TOO_SLOW, "too slow")
+    polite.close(TOO_SLOW, "too slow")
+    polite.finished = True  # its sender sent the close and ended in time
+    await asyncio.sleep(CLOSE_GRACE + 0.5)
+    assert cuts == ["stuck"]

@@ -192,3 +192,17 @@ async def test_the_openapi_document_describes_both_streams(make_client):
         operation = document["paths"][path]["get"]
         assert "text/event-stream" in operation["responses"]["200"]["content"]
         assert {p["name"] for p in operation["parameters"]} >= {"since", "Last-Event-ID"}
+
+
+async def test_a_stream_ends_when_its_session_expires(make_client, make_account, probe_database):
+    client = await make_client(events_heartbeat=0.3)
+    short = make_account("user")
+    with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE sessions SET expires_at = now() + interval '2 seconds' WHERE user_id = %s", (str(short.id),)
+        )
+    conn.close()
+    async with client.ws_connect("/api/events", headers=short.headers) as ws:
+        message = await ws.receive(WAIT)
+        assert message.type is aiohttp.WSMsgType.CLOSE and message.data == SESSION_ENDED
+        assert message.extra == "session expired"
