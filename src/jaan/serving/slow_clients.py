@@ -32,7 +32,12 @@ REQUEST_TIMEOUT_RESPONSE = (
 
 
 class GuardedRequestHandler(RequestHandler):
-    """aiohttp's connection protocol, noting when the current head and body began."""
+    """aiohttp's connection protocol, noting when the current head and body began.
+
+    aiohttp has no public hook for this: it reads the private ``_messages`` and
+    ``_request_in_progress`` and wraps ``_handle_request``. setup.cfg pins aiohttp to the minor
+    release tested, and ``tests/test_aiohttp_ground.py`` fails loudly when any of them changes.
+    """
 
     def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -45,14 +50,14 @@ class GuardedRequestHandler(RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # The head is due from the moment the connection exists: a socket that never
         # sends a byte is the cheapest slowloris.
-        self.head_since = self._loop.time()
+        self.head_since = asyncio.get_running_loop().time()
         self.guard.connections.add(self)
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         waiting_for_head = not self._request_in_progress and not self._messages
         if waiting_for_head and self.head_since is None:
-            self.head_since = self._loop.time()
+            self.head_since = asyncio.get_running_loop().time()
         elif self.body_since is not None:
             self.body_bytes += len(data)
         super().data_received(data)
@@ -63,7 +68,7 @@ class GuardedRequestHandler(RequestHandler):
         self.head_since = None
         content = request.content
         if not content.is_eof():
-            self.body_since, self.body_bytes, self.body_done = self._loop.time(), 0, content.is_eof
+            self.body_since, self.body_bytes, self.body_done = asyncio.get_running_loop().time(), 0, content.is_eof
         try:
             return await super()._handle_request(request, start_time, request_handler)
         finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from jaan.web.middleware import middleware
 from jaan.web.request_id import REQUEST_ID
 
 
@@ -41,7 +42,7 @@ class RequestTracker:
         app.middlewares.insert(0, self._middleware)
         app.on_response_prepare.append(self._on_response_prepare)
 
-    @web.middleware
+    @middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         key = id(request)
         self._in_flight[key] = (request, time.monotonic())

@@ -16,6 +16,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 
+from jaan.web.middleware import middleware
+
 __all__ = ["EXECUTOR_THRESHOLD", "compression_middleware", "negotiate"]
 
 # Compressing this much takes milliseconds; above it a thread keeps other requests moving.
@@ -133,8 +135,8 @@ async def _compress(request: web.Request, resp: web.StreamResponse, min_size: in
 def compression_middleware(min_size: int = 1024) -> Middleware:
     """Compress response bodies of at least `min_size` bytes with br or gzip, as the client accepts."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    @middleware
+    async def compress(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             resp = await handler(request)
         except web.HTTPException as exc:  # a raised error is the response in aiohttp 3
@@ -143,4 +145,4 @@ def compression_middleware(min_size: int = 1024) -> Middleware:
         await _compress(request, resp, min_size)
         return resp
 
-    return middleware
+    return compress

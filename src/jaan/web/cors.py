@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from jaan.web.credentials import is_cookie_authenticated
 from jaan.web.envelope import failure
+from jaan.web.middleware import middleware
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -47,7 +48,7 @@ def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
         response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
 
-    @web.middleware
+    @middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get(hdrs.ORIGIN)
         is_allowed = origin is not None and origin in allowed

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
 from jaan.web.envelope import failure
+from jaan.web.middleware import middleware
 from jaan.web.request_id import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _as_api_error(exc: Exception) -> ApiError | None:
     return None
 
 
-@web.middleware
+@middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from jaan.routes import route_of
 from jaan.web.errors import InvalidInput, PayloadTooLarge
+from jaan.web.middleware import middleware
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -64,7 +65,7 @@ class LimitedStream:
 def limits_middleware(default_limit: int, ceiling: int) -> Middleware:
     """Bodies up to `default_limit`, or a route's declared limit capped at `ceiling`."""
 
-    @web.middleware
+    @middleware
     async def payload_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = route_of(request)
         limit = min(route.body_limit, ceiling) if route is not None and route.body_limit else default_limit
@@ -76,7 +77,8 @@ def limits_middleware(default_limit: int, ceiling: int) -> Middleware:
                 raise _too_large(limit)
         if request.body_exists:
             request = request.clone(client_max_size=limit)
-            # aiohttp offers no hook for this; the payload attribute is what every reader uses.
+            # aiohttp offers no hook for this; the private payload attribute is what every reader
+            # uses (tests/test_aiohttp_ground.py fails loudly if it changes).
             request._payload = LimitedStream(request._payload, limit)  # type: ignore[assignment]
         return await handler(request)
 

@@ -15,6 +15,8 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from jaan.web.middleware import middleware
+
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
@@ -44,7 +46,7 @@ def request_id_of(request: web.Request) -> str:
     return f"{_prefix}{next(_counter):016x}"
 
 
-@web.middleware
+@middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request_id_of(request)
     request[REQUEST_ID] = rid

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from jaan.web.errors import ServiceUnavailable
+from jaan.web.middleware import middleware
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def lift_request_timeout(request: web.Request) -> None:
 
 
 def timeout_middleware(seconds: float) -> Middleware:
-    @web.middleware
+    @middleware
     async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
         # What asyncio.timeout does, with one timer and one flag: this runs on every request.
         task = asyncio.current_task()

@@ -21,6 +21,7 @@ from jaan.state import DATABASE
 from jaan.web.cors import SAFE_METHODS
 from jaan.web.credentials import credentials_of
 from jaan.web.errors import Forbidden, Unauthorized
+from jaan.web.middleware import middleware
 
 _USER: web.RequestKey[CurrentUser | None] = web.RequestKey("current_user")
 
@@ -67,7 +68,7 @@ def current_user(request: web.Request) -> CurrentUser:
     return user
 
 
-@web.middleware
+@middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = route_of(request)
     if route is not None and route.access is not Access.PUBLIC:
