@@ -24,6 +24,7 @@ import pytest
 from perf.service import free_port_block
 
 from jaan.serving import control
+from tests.waiting import PATIENCE
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_SERVE = ROOT / "bin" / "serve"
@@ -83,7 +84,7 @@ class Service:
         with self.changed:
             return "\n".join(self.lines)
 
-    def wait_for_line(self, pattern: str, timeout: float = 15.0) -> str:
+    def wait_for_line(self, pattern: str, timeout: float = PATIENCE) -> str:
         """The first stderr line matching ``pattern``, waiting for it."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
@@ -100,7 +101,7 @@ class Service:
     def _more_lines_pending(self) -> bool:
         return self.process.stderr is not None and not self.process.stderr.closed
 
-    def wait_ready(self, timeout: float = 20.0) -> Service:
+    def wait_ready(self, timeout: float = 2 * PATIENCE) -> Service:
         self.wait_for_line(READY.pattern, timeout)
         return self
 
@@ -111,7 +112,7 @@ class Service:
         """slot -> pid of the workers in ``state``."""
         return {w["slot"]: w["pid"] for w in self.status()["workers"] if w["state"] == state}
 
-    def wait_until(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+    def wait_until(self, condition: Callable[[dict[str, Any]], bool], timeout: float = PATIENCE) -> dict[str, Any]:
         """Poll the status until ``condition`` holds; return that status."""
         deadline = time.monotonic() + timeout
         while True:
@@ -223,7 +224,7 @@ class Load:
             thread.join(30)
         return self.result
 
-    def wait_for(self, ok: int, timeout: float = 10.0) -> None:
+    def wait_for(self, ok: int, timeout: float = PATIENCE) -> None:
         """Wait until at least ``ok`` requests succeeded in total."""
         deadline = time.monotonic() + timeout
         while self.result.ok < ok:

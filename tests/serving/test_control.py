@@ -69,7 +69,7 @@ def test_stop_command_stops_the_master_gracefully(serve):
     result = steer(service, "stop")
     assert result.returncode == 0, result.stderr
     assert "stopped" in result.stdout
-    assert service.wait_exit(timeout=5) == 0
+    assert service.wait_exit(timeout=30) == 0
     assert not (service.data_dir / "run" / "serve.sock").exists()
 
 
@@ -79,7 +79,7 @@ def test_sighup_during_load_replaces_every_worker_without_failing_a_request(serv
     with Load(service.port, clients=8, max_seconds=15) as load:
         load.wait_for(200)
         service.signal(signal.SIGHUP)
-        snap = service.wait_until(lambda s: s["master"]["reload"]["state"] == "done", timeout=15)
+        snap = service.wait_until(lambda s: s["master"]["reload"]["state"] == "done", timeout=60)
         load.wait_for(load.result.ok + 200)
     result = load.stop()
     after = {w["slot"]: w["pid"] for w in snap["workers"] if w["state"] == "ready"}
@@ -129,7 +129,7 @@ def test_scale_up_and_down_at_runtime_within_the_connection_budget(serve, how):
     else:
         service.signal(signal.SIGTTIN)
     snap = service.wait_until(
-        lambda s: sorted(w["slot"] for w in s["workers"] if w["state"] == "ready") == [1, 2, 3], timeout=15
+        lambda s: sorted(w["slot"] for w in s["workers"] if w["state"] == "ready") == [1, 2, 3], timeout=60
     )
     # Four pools (three workers and a replacement's) of one connection plus one LISTEN each fit in 9.
     assert all(w["pool"]["max"] == 1 for w in snap["workers"])
@@ -140,5 +140,5 @@ def test_scale_up_and_down_at_runtime_within_the_connection_budget(serve, how):
     else:
         service.signal(signal.SIGTTOU)
         wanted = [1, 2]
-    service.wait_until(lambda s: sorted(w["slot"] for w in s["workers"]) == wanted, timeout=15)
+    service.wait_until(lambda s: sorted(w["slot"] for w in s["workers"]) == wanted, timeout=60)
     assert service.get()[0] == 200

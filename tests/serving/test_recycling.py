@@ -16,7 +16,7 @@ def test_a_worker_whose_loop_stops_beating_is_aborted_with_a_stack_dump_and_repl
     try:
         service.wait_until(
             lambda s: any(w["slot"] == 1 and w["state"] == "ready" and w["pid"] != hung for w in s["workers"]),
-            timeout=8,
+            timeout=60,
         )
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -30,9 +30,9 @@ def test_a_worker_whose_loop_stops_beating_is_aborted_with_a_stack_dump_and_repl
 def test_a_worker_over_max_memory_is_replaced_by_a_ready_one_before_it_drains(serve):
     service = serve("--workers", "2", "--max-memory", "1")  # every worker is over 1 MB
     first = service.worker_pids()
-    with Load(service.port, clients=6, max_seconds=15) as load:
+    with Load(service.port, clients=6, max_seconds=120) as load:
         load.wait_for(100)
-        service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & set(first.values()), timeout=12)
+        service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & set(first.values()), timeout=60)
         load.wait_for(load.result.ok + 100)
     result = load.stop()
     assert result.failed == 0, result.errors
@@ -47,8 +47,8 @@ def test_max_requests_recycles_workers_gracefully(serve):
     service = serve("--workers", "2", "--max-requests", "100", "--max-requests-jitter", "20")
     first = set(service.worker_pids().values())
     # New connections every 10 requests, so both workers get traffic and reach their limit.
-    with Load(service.port, clients=6, max_requests=2000, max_seconds=15, requests_per_connection=10) as load:
-        service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & first, timeout=12)
+    with Load(service.port, clients=6, max_requests=2000, max_seconds=120, requests_per_connection=10) as load:
+        service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & first, timeout=60)
     result = load.stop()
     assert result.failed == 0, result.errors
     assert "requests: recycling it" in service.stderr

@@ -12,7 +12,7 @@ from jaan.settings import Settings
 from tests.serving.conftest import ROOT
 
 
-def receive(sock: socket.socket, wanted: str, timeout: float = 10.0) -> list[str]:
+def receive(sock: socket.socket, wanted: str, timeout: float = 60.0) -> list[str]:
     messages: list[str] = []
     deadline = time.monotonic() + timeout
     while not any(wanted in m for m in messages):
@@ -34,7 +34,7 @@ def test_serve_tells_systemd_when_it_is_ready_reloading_and_stopping(serve, tmp_
         receive(notify, "READY=1")
         service.signal(signal.SIGTERM)
         receive(notify, "STOPPING=1")
-        assert service.wait_exit(timeout=10) == 0
+        assert service.wait_exit(timeout=60) == 0
 
 
 def test_the_unit_file_reloads_and_stops_the_master_the_graceful_way():

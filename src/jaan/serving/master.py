@@ -292,6 +292,7 @@ class Master:
         worker.last_beat = time.monotonic()
         if kind == "ready" and worker.state is WorkerState.STARTING:
             worker.state, worker.ready_at = WorkerState.READY, time.monotonic()
+            worker.stats = message  # the counters a beat carries, so status is complete at once
             log.info("worker %d ready (pid %d) in %.2fs", worker.slot, worker.pid, worker.uptime)
             if worker is self.replacements.successor:
                 self._successor_ready(worker)

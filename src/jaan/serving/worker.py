@@ -131,7 +131,7 @@ class Worker:
         listener = await loop.create_server(factory, sock=self.sock, backlog=self.settings.backlog)
         watchdog = asyncio.create_task(self.guard.watch(), name="slow-client watchdog")
         self._start_monitor(loop, runner.app)
-        self.send("ready")
+        self.send("ready", **self._counters())  # status shows the pool from the first moment
         beat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         await self.stop.wait()
         log.info("draining: finishing in-flight requests")
@@ -167,26 +167,29 @@ class Worker:
     async def _heartbeat(self) -> None:
         # Sent from the event loop itself: a loop stuck in a handler stops the beat.
         while True:
-            try:
-                pool = self.database.stats() if self.database is not None else None
-            except Exception:  # closed while draining
-                pool = None
-            subscribers = self.events.counts() if self.events is not None else None
-            metrics.sample_worker(self.tracker.in_flight_count, pool, subscribers)
-            self.send(
-                "beat",
-                requests=self.tracker.served,
-                in_flight=self.tracker.in_flight_count,
-                pool=pool,
-                rejected=self.guard.rejected,
-                subscribers=subscribers,
-            )
+            counters = self._counters()
+            metrics.sample_worker(self.tracker.in_flight_count, counters["pool"], counters["subscribers"])
+            self.send("beat", **counters)
             if self.spec.max_requests and self.tracker.served >= self.spec.max_requests and not self.stop.is_set():
                 # Asked again every beat: a successor that failed to start is retried later.
                 self.send("recycle", reason=f"served {self.tracker.served} requests")
             if os.getppid() != self.parent:
                 self.stop.set()
             await asyncio.sleep(self.spec.heartbeat_interval)
+
+    def _counters(self) -> dict[str, Any]:
+        """What `bin/serve status` shows of this worker: sent with "ready" and with every beat."""
+        try:
+            pool = self.database.stats() if self.database is not None else None
+        except Exception:  # closed while draining
+            pool = None
+        return {
+            "requests": self.tracker.served,
+            "in_flight": self.tracker.in_flight_count,
+            "pool": pool,
+            "rejected": self.guard.rejected,
+            "subscribers": self.events.counts() if self.events is not None else None,
+        }
 
     async def _drain(self, listener: asyncio.AbstractServer, runner: web.AppRunner) -> None:
         loop = asyncio.get_running_loop()

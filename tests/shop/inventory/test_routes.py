@@ -9,7 +9,7 @@ import pytest
 
 from jaan.web.response_cache import RESPONSE_CACHE
 from tests.shop.orders.conftest import Shop
-from tests.shop.test_freshness import eventually
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -156,9 +156,9 @@ async def test_the_whole_inventory_is_cached_until_stock_or_the_catalogue_change
     assert await stock_shown() == 7
     # …and one made elsewhere (another worker, psql) as soon as its notification arrives.
     shop.query("UPDATE products SET stock_quantity = 11 WHERE id = %s", (product,))
-    await eventually(lambda: _equals(stock_shown, 11), within=10)
+    await eventually(lambda: _equals(stock_shown, 11))
     shop.query("UPDATE products SET archived_at = now() WHERE id = %s", (product,))
-    await eventually(lambda: _empty(client, path, params, admin), within=10)
+    await eventually(lambda: _empty(client, path, params, admin))
 
 
 async def _true(value) -> bool:

@@ -8,7 +8,7 @@ import uuid
 import psycopg2
 import pytest
 
-from tests.shop.test_freshness import eventually
+from tests.waiting import eventually
 
 
 def query(dsn, sql, params=()):
@@ -65,16 +65,16 @@ async def test_the_whole_user_list_follows_role_name_and_phone_changes(
     assert (await shown())[0] == "moderator"  # this worker forgot at once
     # Changes made elsewhere arrive by notification.
     query(probe_database, "UPDATE users SET full_name = 'Renamed' WHERE id = %s", (str(user.id),))
-    await eventually(lambda: _shows(shown, ("moderator", "Renamed", None)), within=10)
+    await eventually(lambda: _shows(shown, ("moderator", "Renamed", None)))
     query(
         probe_database,
         "INSERT INTO profiles (user_id, phone) VALUES (%s, '555-0199')"
         " ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone",
         (str(user.id),),
     )
-    await eventually(lambda: _shows(shown, ("moderator", "Renamed", "555-0199")), within=10)
+    await eventually(lambda: _shows(shown, ("moderator", "Renamed", "555-0199")))
     make_account("user", email=f"another-{tag}@example.com")
-    await eventually(lambda: _count_is(client, path, admin, 2), within=10)
+    await eventually(lambda: _count_is(client, path, admin, 2))
 
 
 async def _shows(read, expected) -> bool:
