@@ -76,7 +76,7 @@ def test_stop_command_stops_the_master_gracefully(serve):
 def test_sighup_during_load_replaces_every_worker_without_failing_a_request(serve):
     service = serve("--workers", "2")
     before = service.worker_pids()
-    with Load(service.port, clients=8, max_seconds=15) as load:
+    with Load(service.port, clients=8, max_seconds=120) as load:
         load.wait_for(200)
         service.signal(signal.SIGHUP)
         snap = service.wait_until(lambda s: s["master"]["reload"]["state"] == "done", timeout=60)

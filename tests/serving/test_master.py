@@ -73,7 +73,7 @@ def test_sigterm_during_load_fails_no_request_and_exits_within_the_graceful_time
     result = load.stop()
     assert code == 0, service.stderr[-2000:]
     # Within the graceful timeout: no worker had to cut requests short or be killed.
-    assert "graceful timeout" not in service.stderr and "past its deadline" not in service.stderr
+    assert "graceful timeout: cancelling" not in service.stderr and "past its deadline" not in service.stderr
     assert result.failed == 0, result.errors
     assert result.retried == 0  # every kept-alive client was told "Connection: close" first
     assert result.ok >= 300
