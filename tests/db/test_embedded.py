@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -143,3 +145,48 @@ def test_a_cluster_started_by_hand_while_ours_was_down_is_adopted_and_stopped_wi
     # Leaving the block that started the cluster stops whichever postmaster now runs it.
     assert wait_until(lambda: by_hand.process is not None and by_hand.process.poll() is not None)
     assert EmbeddedPostgres(data_dir).running_pid() is None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def tcp_dsn(port: int, password: str | None) -> str:
+    dsn = f"host=127.0.0.1 port={port} dbname=jaan user=jaan connect_timeout=10"
+    return dsn if password is None else str(psycopg2.extensions.make_dsn(dsn, password=password))
+
+
+def test_tcp_asks_for_the_generated_password_while_the_private_socket_trusts(data_dir):
+    port = free_port()
+    with embedded_database(data_dir, tcp_port=port, options=FAST) as dsn:
+        cluster = EmbeddedPostgres(data_dir, tcp_port=port)
+        password_file = data_dir / "postgres.password"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        password = password_file.read_text().strip()
+        assert len(password) >= 32 and f"password={password}" in dsn
+        assert query(dsn, "SELECT 1") == 1  # the DSN every command gets works
+
+        for wrong in (None, "", "not the password"):
+            with pytest.raises(psycopg2.OperationalError, match="password"):
+                psycopg2.connect(tcp_dsn(port, wrong)).close()
+        assert query(tcp_dsn(port, password), "SELECT current_user") == "jaan"
+        # The unix socket, in its 0700 directory, needs no password.
+        assert query(f"host={cluster.socket_dir} port={port} dbname=jaan user=jaan", "SELECT 2") == 2
+        assert query(dsn, "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'jaan'")
+
+
+def test_a_cluster_made_when_tcp_was_trusted_asks_for_the_password_from_its_next_start(data_dir):
+    with embedded_database(data_dir, options=FAST):
+        pass
+    cluster = EmbeddedPostgres(data_dir)
+    # What initdb wrote for clusters made before: trust for every TCP connection.
+    (cluster.pgdata / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    (data_dir / "postgres.password").unlink()
+    port = free_port()
+    with embedded_database(data_dir, tcp_port=port, options=FAST):
+        with pytest.raises(psycopg2.OperationalError, match="password"):
+            psycopg2.connect(tcp_dsn(port, None)).close()
+        password = (data_dir / "postgres.password").read_text().strip()
+        assert query(tcp_dsn(port, password), "SELECT 3") == 3

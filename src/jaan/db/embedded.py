@@ -5,6 +5,12 @@ the test suite) finds its database here: it connects to the cluster when a
 running command already started it, and otherwise starts it for its own
 lifetime.  The cluster listens on a unix socket in a private directory, runs in
 UTC and, when we are root, as an unprivileged user (PostgreSQL refuses root).
+
+The unix socket trusts whoever reaches it: its directory is 0700, so only the server's
+account and root can.  TCP (``JAAN_EMBEDDED_PG_PORT``, loopback only) asks for the
+superuser's password, generated on first use into ``<data dir>/postgres.password`` (mode
+0600), so no other local user can become the cluster's superuser.  Every DSN handed out
+carries the password.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import logging
 import os
 import pwd
+import secrets
 import shlex
 import shutil
 import signal
@@ -30,6 +37,20 @@ log = logging.getLogger(__name__)
 
 DATABASE = "jaan"
 SUPERUSER = "jaan"
+PASSWORD_FILE = "postgres.password"
+
+# Written on every start, so a cluster made when TCP was trusted is locked down too.
+PG_HBA = """\
+# Written by jaan on every start (src/jaan/db/embedded.py): edits here are lost.
+# The unix socket's directory is 0700: only the server's account and root reach it.
+local   all           all                     trust
+local   replication   all                     trust
+# TCP on loopback (JAAN_EMBEDDED_PG_PORT) needs the password in <data dir>/postgres.password.
+host    all           all     127.0.0.1/32    scram-sha-256
+host    all           all     ::1/128         scram-sha-256
+host    replication   all     127.0.0.1/32    scram-sha-256
+host    replication   all     ::1/128         scram-sha-256
+"""
 _PR_SET_PDEATHSIG = 1
 
 
@@ -140,10 +161,38 @@ class EmbeddedPostgres:
 
     @property
     def dsn(self) -> str:
-        return f"host={self.socket_dir} port=5432 dbname={DATABASE} user={SUPERUSER}"
+        return f"host={self.socket_dir} port={self.port} dbname={DATABASE} user={SUPERUSER} password={self.password()}"
 
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}@/{DATABASE}?host={self.socket_dir}&port=5432"
+        return f"postgresql://{SUPERUSER}:{self.password()}@/{DATABASE}?host={self.socket_dir}&port={self.port}"
+
+    @property
+    def port(self) -> int:
+        """The port (which also names the unix socket): the running server's, else the one we would start on."""
+        with contextlib.suppress(FileNotFoundError, IndexError, ValueError):
+            return int((self.pgdata / "postmaster.pid").read_text().split("\n")[3])
+        return self.tcp_port or 5432
+
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir / PASSWORD_FILE
+
+    def password(self) -> str:
+        """The superuser's password, generated into the data directory (mode 0600) on first use."""
+        with contextlib.suppress(FileNotFoundError):
+            return self.password_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        draft = self.data_dir / f".{PASSWORD_FILE}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(draft, self.password_file)  # whole, and only once: another command may race us
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+        return self.password_file.read_text().strip()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -210,6 +259,7 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(binaries)
         self._own(self.socket_dir, 0o700)
+        self._write_pg_hba()
         settings = {
             **self._archiving(),
             **self._statement_statistics(binaries),
@@ -265,6 +315,7 @@ class EmbeddedPostgres:
         """Initialise the cluster if needed and start it; it stops when this process exits."""
         self.launch()
         self._wait_ready(timeout)
+        self._set_password()
         self._create_database()
 
     @property
@@ -279,6 +330,24 @@ class EmbeddedPostgres:
         except psycopg2.OperationalError:
             return False
         return True
+
+    def _write_pg_hba(self) -> None:
+        hba = self.pgdata / "pg_hba.conf"
+        hba.write_text(PG_HBA)
+        hba.chmod(0o600)
+        if self.account is not None:
+            os.chown(hba, self.account.pw_uid, self.account.pw_gid)
+
+    def _set_password(self) -> None:
+        """Give the superuser the data directory's password (over the socket, which trusts us)."""
+        conn = psycopg2.connect(self.dsn.replace(f"dbname={DATABASE}", "dbname=postgres"))
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET password_encryption = 'scram-sha-256'")
+                cur.execute(f'ALTER ROLE "{SUPERUSER}" PASSWORD %s', (self.password(),))
+        finally:
+            conn.close()
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
