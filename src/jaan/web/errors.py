@@ -123,6 +123,11 @@ def _as_api_error(exc: Exception) -> ApiError | None:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except ConnectionResetError:
+        # The client went away mid-request (typically while sending the body): nobody reads the
+        # answer, and it is not our bug, so one warning line rather than a traceback.
+        log.warning("%s %s: the client disconnected before the request was complete", request.method, request.raw_path)
+        return failure(400, "Request incomplete: the client disconnected")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects and the like pass through
