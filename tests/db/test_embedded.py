@@ -18,6 +18,7 @@ import pytest
 
 from jaan.db.embedded import EmbeddedPostgres, embedded_database
 from tests.conftest import FAST
+from tests.waiting import PATIENCE
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def query(dsn: str, sql: str):
         conn.close()
 
 
-def wait_until(condition, timeout: float = 10.0) -> bool:
+def wait_until(condition, timeout: float = PATIENCE) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

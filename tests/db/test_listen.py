@@ -8,6 +8,7 @@ import psycopg2
 
 from jaan.db.listen import Listener, notify
 from jaan.db.pool import Database, PoolConfig
+from tests.waiting import PATIENCE
 
 
 async def test_notifications_reach_the_callback_only_after_commit(migrated_database):
@@ -21,7 +22,7 @@ async def test_notifications_reach_the_callback_only_after_commit(migrated_datab
             await notify(cur, "catalogue_changed", "product:7")
             await asyncio.sleep(0.2)
             assert received.empty()  # not before the commit
-        assert await asyncio.wait_for(received.get(), 5) == "product:7"
+        assert await asyncio.wait_for(received.get(), PATIENCE) == "product:7"
     finally:
         await database.close()
         await listener.stop()
@@ -40,10 +41,10 @@ async def test_listener_reconnects_after_its_connection_is_killed(migrated_datab
                 " WHERE application_name = 'jaan listener' AND datname = current_database()"
             )
             listener.listening.clear()
-            await asyncio.wait_for(listener.listening.wait(), 5)
+            await asyncio.wait_for(listener.listening.wait(), PATIENCE)
             cur.execute("NOTIFY settings_changed, 'tax_rate'")
         admin.close()
-        assert await asyncio.wait_for(received.get(), 5) == "tax_rate"
+        assert await asyncio.wait_for(received.get(), PATIENCE) == "tax_rate"
     finally:
         await listener.stop()
 

@@ -123,7 +123,7 @@ class Service:
                 raise AssertionError(f"condition not met within {timeout}s; last status: {snap}")
             time.sleep(0.05)
 
-    def get(self, path: str = "/api/health", timeout: float = 5.0) -> tuple[int, bytes]:
+    def get(self, path: str = "/api/health", timeout: float = PATIENCE) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path)

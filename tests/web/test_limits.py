@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.waiting import PATIENCE
+
 MB = 1024 * 1024
 
 
@@ -23,7 +25,7 @@ async def test_declared_oversize_body_is_refused_before_it_is_read(make_client):
         b"POST /probe/order HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2097152\r\n\r\n"
     )
     await writer.drain()
-    status_line = await asyncio.wait_for(reader.readline(), 5)
+    status_line = await asyncio.wait_for(reader.readline(), PATIENCE)
     writer.close()
     assert b" 413 " in status_line
 
