@@ -24,6 +24,7 @@ from jaan.routes import Access, Raw, RouteTable
 from jaan.state import SETTINGS
 from jaan.web.client_address import client_address, parse_address, trusted_networks
 from jaan.web.errors import Forbidden
+from jaan.web.middleware import middleware
 
 UNMATCHED = "unmatched"  # 404 and 405: one label value, whatever the path (unbounded otherwise)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -54,7 +55,7 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     children[1].observe(seconds)
 
 
-@web.middleware
+@middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     try:
