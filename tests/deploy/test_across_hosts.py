@@ -94,11 +94,9 @@ async def test_through_pgbouncer_a_statement_over_statement_timeout_is_503_and_n
         pooled, database_listen_url=primary, db_pooler_connections=4, statement_timeout=0.3, lock_timeout=0.2
     )
     client = await aiohttp_client(TestServer(create_app(settings, pooled, route_tables=[*ROUTE_TABLES, probes])))
-    started = time.monotonic()
-    response = await client.get("/probe/sql-sleep", params={"seconds": "5"})
+    response = await client.get("/probe/sql-sleep", params={"seconds": "5"})  # uncut, it would answer 200
     assert response.status == 503
     assert await response.json() == {"success": False, "error": "Database statement timed out"}
-    assert time.monotonic() - started < 4
     for _ in range(5):
         assert (await client.get("/api/products")).status == 200
     # Other clients of the same PgBouncer get the server connections the app just used (LIFO):
