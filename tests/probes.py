@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import closing
 from typing import Annotated
 
+import psycopg2
 from aiohttp import web
 from pydantic import Field
 
@@ -107,3 +109,14 @@ async def me(request: web.Request) -> web.Response:
 @probes.route("GET", "/probe/admin", access=Access.ADMIN, summary="an admin route")
 async def admin_only(request: web.Request) -> web.Response:
     return ok({"email": current_user(request).email})
+
+
+def sleeping_statements(dsn: str) -> int:
+    """How many ``pg_sleep`` statements (the probes' slow SQL) the server is running in this database now."""
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND query LIKE '%%pg_sleep(%%' AND pid <> pg_backend_pid()"
+        )
+        (count,) = cur.fetchone()
+    return int(count)

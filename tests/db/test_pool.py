@@ -11,7 +11,7 @@ import pytest
 
 from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
 from jaan.db.pool import Database, PoolConfig
-from jaan.state import DATABASE
+from tests.probes import sleeping_statements
 from tests.waiting import eventually
 
 
@@ -44,11 +44,10 @@ async def test_handler_can_carry_on_after_a_statement_timeout(make_client):
     assert await response.json() == {"success": True, "data": {"after": 42}}
 
 
-async def test_exhausted_pool_answers_503_service_busy_without_waiting_for_a_connection(make_client):
+async def test_exhausted_pool_answers_503_service_busy_without_waiting_for_a_connection(make_client, probe_database):
     client = await make_client(pool_min=1, pool_max=1, connect_timeout=0.3, request_timeout=60)
     holder = asyncio.create_task(client.get("/probe/sql-sleep", params={"seconds": "6"}))
-    pool = client.app[DATABASE]
-    await eventually(lambda: pool.stats()["free"] == 0)  # the holder has the only connection
+    await eventually(lambda: sleeping_statements(probe_database) == 1)  # the holder has the only connection
     response = await client.get("/api/health/ready")
     assert response.status == 503
     assert await response.json() == {"success": False, "error": "Service busy"}

@@ -6,23 +6,13 @@ import uuid
 
 import psycopg2
 
+from tests.probes import sleeping_statements
 from tests.waiting import eventually
 
 
 def _rows_with_note(dsn: str, note: str) -> int:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM probe_writes WHERE note = %s", (note,))
-        (count,) = cur.fetchone()
-    conn.close()
-    return int(count)
-
-
-def _sleeping_statements(dsn: str) -> int:
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND state = 'active' AND query LIKE 'SELECT pg_sleep%%' AND pid <> pg_backend_pid()"
-        )
         (count,) = cur.fetchone()
     conn.close()
     return int(count)
@@ -43,7 +33,7 @@ async def test_timeout_rolls_back_and_cancels_the_statement_on_the_server(make_c
     assert response.status == 503
     assert (await response.json())["error"] == "Request timed out"
     # The server notices the closed connection within client_connection_check_interval (1 s).
-    await eventually(lambda: _sleeping_statements(probe_database) == 0)
+    await eventually(lambda: sleeping_statements(probe_database) == 0)
     assert _rows_with_note(probe_database, note) == 0
 
 
