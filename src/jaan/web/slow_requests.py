@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from jaan.db.pool import SQL_CLOCK, SqlClock
+from jaan.web.middleware import middleware
 from jaan.web.request_id import REQUEST_ID
 
 log = logging.getLogger("jaan.slow")
@@ -23,7 +24,7 @@ log = logging.getLogger("jaan.slow")
 def slow_requests_middleware(threshold: float) -> Middleware:
     """Log requests that take ``threshold`` seconds or more (the setting ``slow_request_time``)."""
 
-    @web.middleware
+    @middleware
     async def slow_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
         clock = SqlClock()
         SQL_CLOCK.set(clock)
