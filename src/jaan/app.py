@@ -14,6 +14,7 @@ from jaan.settings import Settings
 from jaan.shop import activity_routes, api_docs, contact, customers, health, store_settings, suppliers, uploads, users
 from jaan.shop.accounts import routes as accounts_routes
 from jaan.shop.accounts.middleware import access_middleware
+from jaan.shop.accounts.revocation import REVOCATIONS, Revocations
 from jaan.shop.accounts.session_cache import SESSION_CACHE, SessionCache
 from jaan.shop.catalogue import ROUTE_TABLES as CATALOGUE_ROUTES
 from jaan.shop.dashboard import routes as dashboard_routes
@@ -134,6 +135,7 @@ def create_app(
     app[SESSION_CACHE].revoked_hooks.append(app[EVENT_FEED].on_sessions)
     app.cleanup_ctx.append(event_feed_ctx)  # before the listener, which wakes it
     app.on_shutdown.append(close_event_streams)  # they would hold the shutdown for its whole timeout
+    app[REVOCATIONS] = Revocations()
     app.cleanup_ctx.append(change_listener)
     app.cleanup_ctx.append(periodic_jobs_ctx(housekeeping_jobs(settings)))
     routes.install(app, ROUTE_TABLES if route_tables is None else route_tables)

@@ -87,7 +87,7 @@ async def test_caches_are_bypassed_while_the_worker_cannot_listen(make_client, p
     assert cache.get("categories") is not None
     with psycopg2.connect(probe_database) as conn, conn.cursor() as cur:  # cut the worker's LISTEN connection
         cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'jaan listener'"
             " AND datname = current_database()"
         )
     conn.close()

@@ -24,11 +24,13 @@ import psycopg2
 from pydantic import TypeAdapter, ValidationError
 
 from jaan.db.embedded import EmbeddedPostgresError
+from jaan.db.listen import Listener
 from jaan.db.locate import database_dsn
 from jaan.db.migrations import MigrationError, apply_migrations
 from jaan.db.pool import Cursor, Database, PoolConfig
 from jaan.settings import Settings
 from jaan.shop.accounts.passwords import hash_password_sync
+from jaan.shop.accounts.revocation import ACK_CHANNEL, REVOKED_CHANNEL, Revocations, acknowledger, trust_window
 from jaan.shop.accounts.roles import Role
 from jaan.shop.accounts.routes import MAX_PASSWORD_LENGTH
 from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, end_all_sessions
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         request = Request(email, args.full_name, password_hash)
         with database_dsn(settings, direct=True) as dsn:
             apply_migrations(dsn)
-            print(asyncio.run(_create_admin(dsn, request)))
+            print(asyncio.run(_create_admin(dsn, request, settings)))
     except (AdminError, MigrationError, EmbeddedPostgresError, psycopg2.Error, ValueError) as exc:
         print(f"admin: {str(exc).strip()}", file=sys.stderr)
         return 1
@@ -127,10 +129,23 @@ def _read_password(stdin: TextIO, settings: Settings) -> str | None:
     return password
 
 
-async def _create_admin(dsn: str, request: Request) -> str:
-    """Create or promote in one transaction; returns what was done, for the operator."""
+async def _create_admin(dsn: str, request: Request, settings: Settings) -> str:
+    """Create or promote in one transaction; returns what was done, for the operator.
+
+    Promoting or a new password ends the account's sessions: like the API's revocations, this
+    returns once every worker of the service has dropped them (see jaan.shop.accounts.revocation).
+    """
     database = Database(PoolConfig(dsn=dsn, min_size=1, max_size=1, connect_timeout=10.0))
     await database.open()
+    revocations = Revocations()
+    listener = Listener(
+        dsn,
+        {REVOKED_CHANNEL: acknowledger(database, lambda: listener.id), ACK_CHANNEL: revocations.on_ack},
+        probe_interval=settings.listen_probe_interval,
+        probe_timeout=settings.listen_probe_timeout,
+    )
+    await listener.start()
+    nonce = None
     try:
         async with database.transaction() as cur:
             user = await cur.fetch_one(
@@ -138,8 +153,14 @@ async def _create_admin(dsn: str, request: Request) -> str:
             )
             if user is None:
                 return await _create(cur, request)
-            return await _promote(cur, request, user)
+            done = await _promote(cur, request, user)
+            nonce = await revocations.announce(cur)
+        await revocations.wait_for(database, nonce, trust_window(settings))
+        return done
     finally:
+        if nonce is not None:
+            revocations.abandon(nonce)
+        await listener.stop()
         await database.close()
 
 

@@ -13,6 +13,13 @@ seconds it sends a notification to a channel of its own on its own connection an
 back within ``probe_timeout``; TCP keepalives also run on the connection.  A probe that does not
 come back ends the connection (``on_state(False)``: caches are bypassed) and the listener
 reconnects; the caches are rebuilt once it listens again.
+
+Each listener also registers itself in the ``listeners`` table and refreshes its heartbeat with
+every probe, so a writer can tell which listeners are alive, and tells its owner how long its
+caches may be trusted (``on_alive``): a probe that came back proves that every notification
+committed before it was sent has been handled, so until ``trust_window`` seconds after the
+probe was sent, nothing can have been missed.  A worker that stops hearing its probes stops
+trusting its caches at that deadline, by itself, even if its event loop was stuck meanwhile.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 
@@ -36,6 +44,17 @@ Callback = Callable[[str], None]
 APPLICATION_NAME = "jaan listener"  # how pg_stat_activity names these connections
 # TCP keepalives on the listener's connection (ignored on a unix socket, which cannot go silent).
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+
+
+# A probe refreshes the heartbeat and sends the echo in one statement.
+_PROBE = (
+    "WITH beat AS (INSERT INTO listeners (id) VALUES (%s) ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()"
+    " RETURNING 1) SELECT pg_notify(%s, %s) FROM beat"
+)
+_REGISTER = (
+    "INSERT INTO listeners (id) VALUES (%s) ON CONFLICT (id) DO UPDATE SET heartbeat_at = now();"
+    " DELETE FROM listeners WHERE heartbeat_at < now() - interval '1 day'"  # workers long gone
+)
 
 
 class ListenerSilent(Exception):
@@ -58,6 +77,7 @@ class Listener:
         on_state: Callable[[bool], None] | None = None,
         probe_interval: float = 2.0,
         probe_timeout: float = 3.0,
+        on_alive: Callable[[float], None] | None = None,
     ) -> None:
         self._dsn = dsn
         self._callbacks = dict(callbacks)
@@ -67,8 +87,15 @@ class Listener:
         self._probe_channel = f"jaan_probe_{uuid.uuid4().hex}"
         self._probe_echo: asyncio.Queue[str] = asyncio.Queue()
         self._on_state = on_state or (lambda listening: None)
+        self._on_alive = on_alive or (lambda deadline: None)
+        self.id = uuid.uuid4()
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
+
+    @property
+    def trust_window(self) -> float:
+        """Seconds after a probe is sent until which it vouches for the caches (and a writer waits)."""
+        return self._probe_interval + self._probe_timeout
 
     async def start(self, ready_within: float = 5.0) -> None:
         """Start listening; returns once the first LISTEN is in place, or after `ready_within`
@@ -87,7 +114,19 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            await self._unregister()
         self._set_listening(False)
+
+    async def _unregister(self) -> None:
+        """Leave the listeners table, so no revoker waits for this one's acknowledgement."""
+        try:
+            async with (
+                aiopg.connect(self._dsn, enable_hstore=False, timeout=self._probe_timeout) as conn,
+                conn.cursor() as cur,
+            ):
+                await cur.execute("DELETE FROM listeners WHERE id = %s", (self.id,))
+        except (TimeoutError, psycopg2.Error, OSError) as exc:  # it ages out of the trust window anyway
+            log.info("listener could not unregister (%s)", exc)
 
     def _set_listening(self, listening: bool) -> None:
         if listening == self.listening.is_set():
@@ -116,6 +155,10 @@ class Listener:
         ):
             for channel in (self._probe_channel, *self._callbacks):
                 await cur.execute(f'LISTEN "{channel}"')
+            # Registered once listening: whatever is committed from now on reaches this listener.
+            sent = time.monotonic()
+            await cur.execute(_REGISTER, (self.id,))
+            self._on_alive(sent + self.trust_window)
             probing = asyncio.create_task(self._probe(cur), name="listener probe")
             receiving = asyncio.create_task(self._receive(conn), name="listener receive")
             try:
@@ -150,13 +193,16 @@ class Listener:
             await asyncio.sleep(self._probe_interval)
             sequence += 1
             expected = str(sequence)
+            sent = time.monotonic()
             try:
                 async with asyncio.timeout(self._probe_timeout):
-                    await cur.execute("SELECT pg_notify(%s, %s)", (self._probe_channel, expected))
+                    await cur.execute(_PROBE, (self.id, self._probe_channel, expected))
                     while await self._probe_echo.get() != expected:
                         pass  # a late echo of an earlier probe
             except TimeoutError:
                 raise ListenerSilent(f"no answer to the liveness probe within {self._probe_timeout}s") from None
+            # Everything committed before the probe was sent has been handled (it came back after).
+            self._on_alive(sent + self.trust_window)
 
 
 async def notify(cur: Cursor, channel: str, payload: str = "") -> None:

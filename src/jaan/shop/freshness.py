@@ -21,6 +21,7 @@ from aiohttp import web
 from jaan.db.listen import Listener
 from jaan.db.pool import Cursor
 from jaan.metrics import LISTEN_UP
+from jaan.shop.accounts.revocation import ACK_CHANNEL, REVOCATIONS, REVOKED_CHANNEL, acknowledger
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.events.feed import EVENT_FEED, EVENTS_CHANNEL
 from jaan.state import DATABASE, REPLICAS, SETTINGS
@@ -106,6 +107,11 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
 
         return on_notification
 
+    revocations = app[REVOCATIONS]
+
+    def on_alive(deadline: float) -> None:
+        sessions.trusted_until = deadline
+
     listener = Listener(
         # LISTEN is session state: straight to the primary, never through a transaction pooler.
         app[SETTINGS].database_listen_url or app[DATABASE].config.dsn,
@@ -115,10 +121,14 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
             SESSIONS_CHANNEL: sessions.on_notification,  # its revoked_hooks close event streams too
             EVENTS_CHANNEL: events.on_notification,
             TABLE_CHANNEL: heard(lambda table: responses.drop(table_tag(table))),
+            # After the same transaction's session notifications: this worker has dropped them.
+            REVOKED_CHANNEL: acknowledger(app[DATABASE], lambda: listener.id),
+            ACK_CHANNEL: revocations.on_ack,
         },
         on_state=on_state,
         probe_interval=app[SETTINGS].listen_probe_interval,
         probe_timeout=app[SETTINGS].listen_probe_timeout,
+        on_alive=on_alive,
     )
     await listener.start()
     yield

@@ -18,13 +18,14 @@ from jaan.db.pool import Cursor, Row
 from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
+from jaan.shop.accounts.revocation import REVOCATIONS, trust_window
 from jaan.shop.accounts.roles import Role
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import CurrentUser, end_all_sessions
 from jaan.shop.activity import record_activity
 from jaan.shop.freshness import table_tag
 from jaan.shop.whole_lists import refuse_if_too_long, wants_whole_list, whole_list_response
-from jaan.state import DATABASE
+from jaan.state import DATABASE, SETTINGS
 from jaan.web.answers import Envelope, Shape
 from jaan.web.envelope import dumps, ok
 from jaan.web.errors import Conflict, NotFound
@@ -153,9 +154,18 @@ async def change_role(cur: Cursor, user_id: Any, role: Role, actor: CurrentUser)
 )
 async def set_role(request: web.Request, body: RoleChange) -> web.Response:
     user_id = uuid_from_path(request, "User not found")
-    async with request.app[DATABASE].transaction() as cur:
-        user = await change_role(cur, user_id, Role(body.role), current_user(request))
-    # Other workers hear of it by NOTIFY; this one forgets at once, so the next request is refused.
+    revocations = request.app[REVOCATIONS]
+    nonce = None
+    try:
+        async with request.app[DATABASE].transaction() as cur:
+            user = await change_role(cur, user_id, Role(body.role), current_user(request))
+            nonce = await revocations.announce(cur)
+    except BaseException:
+        if nonce is not None:
+            revocations.abandon(nonce)
+        raise
+    # This worker forgets at once; the answer waits until every other one has (see revocation).
     request.app[SESSION_CACHE].forget_user(user_id)
     request.app[RESPONSE_CACHE].drop(table_tag("users"))
+    await revocations.wait_for(request.app[DATABASE], nonce, trust_window(request.app[SETTINGS]))
     return ok(user)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
@@ -46,6 +47,7 @@ class HeldDatabase:
 def cache() -> SessionCache:
     cache = SessionCache()
     cache.set_live(True)
+    cache.trusted_until = time.monotonic() + 3600  # as the listener's probes keep it
     return cache
 
 
@@ -83,3 +85,16 @@ async def test_revocations_reach_the_hooks_after_the_cache_dropped_the_session(c
     cache.revoked_hooks.append(lambda payload: heard.append((payload, cache.get(hash_token(TOKEN)) is None)))
     cache.forget_user(USER_ID)
     assert heard == [(f"u:{USER_ID}", True)]
+
+
+async def test_past_the_listeners_deadline_the_cache_is_not_trusted(cache):
+    """A worker whose listener stopped vouching (no probe came back) bypasses its cache by itself,
+    even before anyone noticed the connection is gone: a revoker waits no longer than that."""
+    database = HeldDatabase()
+    database.answer.set()
+    await cached_user_for_token(database, cache, TOKEN)  # type: ignore[arg-type]
+    assert cache.get(hash_token(TOKEN)) is not None
+    cache.trusted_until = time.monotonic() - 0.001
+    assert cache.get(hash_token(TOKEN)) is None
+    await cached_user_for_token(database, cache, TOKEN)  # type: ignore[arg-type]
+    assert database.queries == 2

@@ -5,7 +5,7 @@ existing web client sends both; :mod:`jaan.web.credentials` decides, for the CSR
 USER routes answer 401 without a live session, ADMIN routes also 403 for a role without admin
 access (the permission table in :mod:`roles`).  Public routes do not pay for a session lookup
 unless their handler asks for :func:`optional_user`.  Writes and admin routes confirm the
-session in PostgreSQL (:func:`must_confirm`); other reads may take it from the worker's cache.
+session in PostgreSQL (:func:`must_confirm`); reads take it from the worker's cache.
 """
 
 from __future__ import annotations
@@ -35,15 +35,12 @@ def token_of(request: web.Request) -> str | None:
 def must_confirm(request: web.Request) -> bool:
     """Whether the request's session must be confirmed in PostgreSQL rather than taken from the cache.
 
-    Writes and admin routes: once a sign-out, role change or password change has committed, no
-    worker lets that session change anything or read admin data, whether or not its notification
-    has arrived yet.  Customer and public reads trust the cache (stale for at most the
-    notification's delay).
+    Writes: once a sign-out, role change or password change has committed, no worker lets that
+    session change anything, however late its notification.  Reads, admin ones included, trust
+    the cache: a revocation answers only once every worker has dropped the session
+    (:mod:`jaan.shop.accounts.revocation`), and a worker that cannot tell stops trusting it.
     """
-    if request.method not in SAFE_METHODS:
-        return True
-    route = route_of(request)
-    return route is not None and route.access is Access.ADMIN
+    return request.method not in SAFE_METHODS
 
 
 async def optional_user(request: web.Request) -> CurrentUser | None:

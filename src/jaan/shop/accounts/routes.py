@@ -24,6 +24,7 @@ from jaan.shop.abuse import count_request, remove_stale_counts
 from jaan.shop.accounts import throttle
 from jaan.shop.accounts.middleware import current_user, token_of
 from jaan.shop.accounts.passwords import hash_password, verify_password
+from jaan.shop.accounts.revocation import REVOCATIONS, Revocations, trust_window
 from jaan.shop.accounts.roles import Role
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import USER_COLUMNS, CurrentUser, create_session, end_session, purge_expired
@@ -192,11 +193,26 @@ async def _log_failure(cur: Cursor, email: str, address: str, user: Row | None) 
     )
 
 
-async def sign_out(database: Database, tokens: set[str]) -> None:
-    """End the presented sessions (unknown or expired tokens are fine: there is nothing to end)."""
-    async with database.transaction() as cur:
-        for token in tokens:
-            await end_session(cur, token)
+async def sign_out(database: Database, revocations: Revocations, tokens: set[str], trust_window: float) -> None:
+    """End the presented sessions (unknown or expired tokens are fine: there is nothing to end).
+
+    Answers once every worker has dropped them from its cache (see :mod:`revocation`).
+    """
+    nonce = None
+    try:
+        async with database.transaction() as cur:
+            ended = 0
+            for token in tokens:
+                await end_session(cur, token)
+                ended += cur.rowcount
+            if ended:
+                nonce = await revocations.announce(cur)
+    except BaseException:
+        if nonce is not None:
+            revocations.abandon(nonce)
+        raise
+    if nonce is not None:
+        await revocations.wait_for(database, nonce, trust_window)
 
 
 # -- the handlers ------------------------------------------------------------------------------
@@ -272,9 +288,10 @@ async def signin(request: web.Request, body: Credentials) -> web.Response:
 async def signout(request: web.Request) -> web.Response:
     tokens = {token for token in (token_of(request), request.cookies.get(SESSION_COOKIE)) if token}
     if tokens:
-        await sign_out(request.app[DATABASE], tokens)
-        for token in tokens:  # at once here; other workers hear it by NOTIFY
+        for token in tokens:  # at once here (the others acknowledge it before the answer)
             request.app[SESSION_CACHE].forget_token(token)
+        settings = request.app[SETTINGS]
+        await sign_out(request.app[DATABASE], request.app[REVOCATIONS], tokens, trust_window(settings))
     response = json_response({"message": "Signed out successfully"})
     settings = request.app[SETTINGS]
     response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=settings.cookie_secure or None)

@@ -4,10 +4,10 @@ Entries end at the session's own expiry, and are dropped as soon as the database
 session ended or its user changed (``jaan_sessions`` notifications from triggers).  Like the
 response cache, it is used only while the worker is listening.
 
-The cache serves customer and public reads only: writes and admin routes confirm the session
-in PostgreSQL (:func:`confirmed_user_for_token`), so a revocation holds for them the moment
-it commits; reads may see a revoked session for as long as its notification takes to arrive
-(milliseconds; the README gives the measured window).
+Reads trust the cache; writes confirm the session in PostgreSQL (:func:`confirmed_user_for_token`).
+A revocation answers only once every worker has dropped the session
+(:mod:`jaan.shop.accounts.revocation`), and the cache is trusted only until the listener's
+deadline (:attr:`SessionCache.trusted_until`): past it, notifications may have been missed.
 
 Invalidations are numbered, like the response cache's: a lookup that was in flight when a
 notification arrived may have read the session before it ended, so it is served (its request
@@ -19,6 +19,7 @@ session is heard of in this worker: hook anything else that must end with it the
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,8 @@ class SessionCache:
     def __init__(self, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self.live = False
+        # Monotonic deadline from the listener: past it, notifications may have been missed.
+        self.trusted_until = 0.0
         self._sessions: dict[bytes, tuple[CurrentUser, dt.datetime]] = {}
         self._tokens_by_user: dict[Any, set[bytes]] = {}
         # Bumped by every invalidation: a lookup that started before the last one is not kept.
@@ -44,10 +47,14 @@ class SessionCache:
         # live event streams, say, can end with the session).
         self.revoked_hooks: list[Callable[[str], None]] = []
 
+    @property
+    def trusted(self) -> bool:
+        return self.live and time.monotonic() < self.trusted_until
+
     def get(self, token_hash: bytes) -> CurrentUser | None:
-        found = self._sessions.get(token_hash) if self.live else None
+        found = self._sessions.get(token_hash) if self.trusted else None
         if found is None:
-            (_MISSES if self.live else _BYPASSES).inc()
+            (_MISSES if self.trusted else _BYPASSES).inc()
             return None
         user, expires_at = found
         if expires_at <= dt.datetime.now(dt.UTC):
@@ -64,7 +71,7 @@ class SessionCache:
 
     def put(self, token_hash: bytes, user: CurrentUser, expires_at: dt.datetime, looked_up_at: int) -> None:
         """Keep a session read from the database when the lookup began at generation `looked_up_at`."""
-        if not self.live or looked_up_at != self.generation:
+        if not self.trusted or looked_up_at != self.generation:
             return  # an invalidation arrived while it was read: it may already be stale
         if len(self._sessions) >= self.max_entries:
             self.clear()  # rare and cheap to rebuild: one query per session
