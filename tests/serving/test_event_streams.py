@@ -109,9 +109,7 @@ async def test_a_reload_closes_streams_with_1012_and_clients_resume_losing_nothi
         writer.start()
         try:
             service.signal(signal.SIGHUP)
-            await asyncio.to_thread(
-                service.wait_until, lambda s: s["master"]["reload"]["state"] == "done", timeout=60
-            )
+            await asyncio.to_thread(service.wait_until, lambda s: s["master"]["reload"]["state"] == "done", timeout=60)
         finally:
             stop_writing.set()
             writer.join()

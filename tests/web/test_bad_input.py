@@ -6,6 +6,7 @@ Families and the field each one reads; a class applies where the family has that
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg2
@@ -158,3 +159,33 @@ async def test_a_margin_the_column_cannot_hold_is_stored_as_unknown_not_a_500(ma
         f"/api/admin/products/{product['id']}", json={"price": 9999999999.99}, headers=admin.headers
     )
     assert response.status == 200 and (await response.json())["data"]["price_per_unit"] is None
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Authorization: Bearer \xff\xfe",
+        b"Cookie: session_token=\xff\xfe",
+        b"Idempotency-Key: \xff\xfe",
+        b"X-Request-ID: \xff\xfe",
+        b"Origin: http://\xff\xfe",
+        b"X-Forwarded-For: \xff\xfe",
+    ],
+)
+async def test_headers_the_service_reads_with_invalid_utf8_are_refused_or_ignored_never_a_500(api, header):
+    client, _ = api
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    body = b'{"items": []}'
+    writer.write(
+        b"POST /api/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        + header
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    status = int(status_line.split()[1])
+    assert 400 <= status < 500, status_line

@@ -29,9 +29,15 @@ class Credentials:
 
 def bearer_token(request: web.Request) -> str | None:
     authorization = request.headers.get(hdrs.AUTHORIZATION, "")
-    if authorization[:7].lower() == "bearer " and authorization[7:].strip():
+    if authorization[:7].lower() == "bearer " and _plausible(authorization[7:].strip()):
         return authorization[7:].strip()
     return None
+
+
+def _plausible(token: str) -> bool:
+    """Our tokens are printable ASCII; anything else (invalid UTF-8 arrives as lone surrogates)
+    names no session, so it is treated as absent rather than hashed."""
+    return token != "" and token.isascii() and token.isprintable()
 
 
 def credentials_of(request: web.Request) -> Credentials | None:
@@ -40,7 +46,7 @@ def credentials_of(request: web.Request) -> Credentials | None:
     if token is not None:
         return Credentials(token, Carrier.BEARER)
     cookie = request.cookies.get(SESSION_COOKIE)
-    return Credentials(cookie, Carrier.COOKIE) if cookie else None
+    return Credentials(cookie, Carrier.COOKIE) if cookie and _plausible(cookie) else None
 
 
 def is_cookie_authenticated(request: web.Request) -> bool:
