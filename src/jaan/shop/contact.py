@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from aiohttp import web
 
-from jaan.db.pool import Cursor
 from jaan.db.sql import escape_like, insert_sql
 from jaan.routes import Access, RouteTable
 from jaan.shop.abuse import count_request
@@ -197,7 +196,17 @@ async def change_status(request: web.Request, body: StatusChange) -> web.Respons
             f"UPDATE contact_submissions SET status = %s WHERE id = %s RETURNING {COLUMNS}",
             (body.status, uuid_from_path(request, "Submission not found")),
         )
-        await _audit(cur, request, row, "Contact Submission Updated", f"status set to {body.status}")
+        if row is None:
+            raise NotFound("Submission not found")
+        await record_activity(
+            cur,
+            type="admin",
+            action="Contact Submission Updated",
+            description=f"Submission from {row['full_name']}: status set to {body.status}",
+            actor=current_user(request),
+            entity_type="contact_submission",
+            entity_id=row["id"],
+        )
     return ok(row)
 
 
@@ -215,19 +224,15 @@ async def delete_submission(request: web.Request) -> web.Response:
             f"DELETE FROM contact_submissions WHERE id = %s RETURNING {COLUMNS}",
             (uuid_from_path(request, "Submission not found"),),
         )
-        await _audit(cur, request, row, "Contact Submission Deleted", "deleted")
+        if row is None:
+            raise NotFound("Submission not found")
+        await record_activity(
+            cur,
+            type="admin",
+            action="Contact Submission Deleted",
+            description=f"Submission from {row['full_name']}: deleted",
+            actor=current_user(request),
+            entity_type="contact_submission",
+            entity_id=row["id"],
+        )
     return json_response({"success": True, "message": "Submission deleted successfully"})
-
-
-async def _audit(cur: Cursor, request: web.Request, row: dict[str, Any] | None, action: str, what: str) -> None:
-    if row is None:
-        raise NotFound("Submission not found")
-    await record_activity(
-        cur,
-        type="admin",
-        action=action,
-        description=f"Submission from {row['full_name']}: {what}",
-        actor=current_user(request),
-        entity_type="contact_submission",
-        entity_id=row["id"],
-    )

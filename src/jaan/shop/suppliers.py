@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import Field
 
-from jaan.db.pool import Cursor, Row
 from jaan.db.sql import assignments, insert_sql
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
-from jaan.shop.accounts.sessions import CurrentUser
 from jaan.shop.activity import record_activity
 from jaan.state import DATABASE
 from jaan.web.answers import Done, Envelope, Shape
@@ -140,19 +138,6 @@ async def list_suppliers(request: web.Request, query: SupplierQuery) -> web.Resp
     return ok(await request.app[DATABASE].fetch_all(sql, {"active": query.active}))
 
 
-async def _record(cur: Cursor, actor: CurrentUser, supplier: Row, action: str, **details: Any) -> None:
-    await record_activity(
-        cur,
-        type="admin",
-        action=action,
-        actor=actor,
-        entity_type="supplier",
-        entity_id=supplier["id"],
-        description=f"{action}: {supplier['name']}",
-        details=details or None,
-    )
-
-
 @routes.route(
     "POST",
     "/api/admin/suppliers",
@@ -167,7 +152,15 @@ async def create_supplier(request: web.Request, body: NewSupplier) -> web.Respon
     async with request.app[DATABASE].transaction() as cur:
         supplier = await cur.fetch_one(insert_sql("suppliers", values), values)
         assert supplier is not None
-        await _record(cur, current_user(request), supplier, "Supplier Created")
+        await record_activity(
+            cur,
+            type="admin",
+            action="Supplier Created",
+            actor=current_user(request),
+            entity_type="supplier",
+            entity_id=supplier["id"],
+            description=f"Supplier Created: {supplier['name']}",
+        )
     return ok(supplier)
 
 
@@ -194,7 +187,16 @@ async def edit_supplier(request: web.Request, body: SupplierFields) -> web.Respo
         if supplier is None:
             raise NotFound("Supplier not found")
         if values:
-            await _record(cur, current_user(request), supplier, "Supplier Updated", changed=sorted(values))
+            await record_activity(
+                cur,
+                type="admin",
+                action="Supplier Updated",
+                actor=current_user(request),
+                entity_type="supplier",
+                entity_id=supplier["id"],
+                description=f"Supplier Updated: {supplier['name']}",
+                details={"changed": sorted(values)},
+            )
     return ok(supplier)
 
 
@@ -224,5 +226,13 @@ async def delete_supplier(request: web.Request) -> web.Response:
                 " orders; deactivate it (isActive: false) instead"
             )
         await cur.execute("DELETE FROM suppliers WHERE id = %s", (supplier_id,))
-        await _record(cur, current_user(request), supplier, "Supplier Deleted")
+        await record_activity(
+            cur,
+            type="admin",
+            action="Supplier Deleted",
+            actor=current_user(request),
+            entity_type="supplier",
+            entity_id=supplier["id"],
+            description=f"Supplier Deleted: {supplier['name']}",
+        )
     return json_response({"success": True})

@@ -127,7 +127,17 @@ async def create_variant(
     assert row is not None
     if opening:
         await _set_on_hand(cur, row, opening, actor, "restock", "opening stock")
-    await _record(cur, "Variant Created", f"Variant {row['variant_name']} of {product['name']} created", row, actor, ip)
+    await record_activity(
+        cur,
+        type="product",
+        action="Variant Created",
+        description=f"Variant {row['variant_name']} of {product['name']} created",
+        actor=actor,
+        entity_type="product_variant",
+        entity_id=row["id"],
+        details={"product_id": row["product_id"], "sku": row["sku"]},
+        ip_address=ip,
+    )
     return row
 
 
@@ -145,7 +155,17 @@ async def update_variant(
         raise NotFound("Variant not found")
     if "on_hand_quantity" in values:
         await _set_on_hand(cur, row, values["on_hand_quantity"], actor, "correction", "variant form")
-    await _record(cur, "Variant Updated", f"Variant {row['variant_name']} updated", row, actor, ip, sorted(values))
+    await record_activity(
+        cur,
+        type="product",
+        action="Variant Updated",
+        description=f"Variant {row['variant_name']} updated",
+        actor=actor,
+        entity_type="product_variant",
+        entity_id=row["id"],
+        details={"product_id": row["product_id"], "sku": row["sku"], "fields": sorted(values)},
+        ip_address=ip,
+    )
     return row
 
 
@@ -172,30 +192,15 @@ async def delete_variant(cur: Cursor, variant_id: int, actor: CurrentUser, ip: s
     row = await cur.fetch_one(_DELETE_SQL, (variant_id,))
     if row is None:
         raise NotFound("Variant not found")
-    await _record(cur, "Variant Deleted", f"Variant {row['variant_name']} deleted", row, actor, ip)
-
-
-async def _record(
-    cur: Cursor,
-    action: str,
-    description: str,
-    row: Row,
-    actor: CurrentUser,
-    ip: str | None,
-    fields: list[str] | None = None,
-) -> None:
-    details: dict[str, Any] = {"product_id": row["product_id"], "sku": row["sku"]}
-    if fields is not None:
-        details["fields"] = fields
     await record_activity(
         cur,
         type="product",
-        action=action,
-        description=description,
+        action="Variant Deleted",
+        description=f"Variant {row['variant_name']} deleted",
         actor=actor,
         entity_type="product_variant",
         entity_id=row["id"],
-        details=details,
+        details={"product_id": row["product_id"], "sku": row["sku"]},
         ip_address=ip,
     )
 

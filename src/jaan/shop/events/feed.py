@@ -51,7 +51,7 @@ TOO_SLOW = 4008  # the subscriber did not keep up: more than events_buffer event
 # The row as clients receive it, encoded once by the database: {"id", "type", "at", "data"}.
 EVENT_COLUMNS = (
     "id, type, user_id, '{\"id\":' || id || ',\"type\":' || to_json(type)::text"
-    " || ',\"at\":\"' || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    ' || \',"at":"\' || to_char(at AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')'
     " || '\",\"data\":' || data::text || '}' AS body"
 )
 

@@ -33,6 +33,7 @@ EventId = Annotated[int, Field(ge=0, le=10**18 - 1)]
 class StreamQuery(Query):
     since: EventId | None = Field(None, description="resume after this event id (the last one received)")
 
+
 _HOW = (
     " A WebSocket (resume with ?since=<last id seen>) or, with Accept: text/event-stream, Server-Sent Events"
     " (resume with Last-Event-ID). Each message is one event {id, type, at, data}, ids increasing."

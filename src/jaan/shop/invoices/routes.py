@@ -322,7 +322,15 @@ async def create_invoice(request: web.Request, body: NewInvoice) -> web.Response
         assert invoice is not None
         if form["items"] is not None:
             await _replace_lines(cur, invoice["id"], form["items"])
-        await _record(cur, actor, invoice, "Invoice Created")
+        await record_activity(
+            cur,
+            type="admin",
+            action="Invoice Created",
+            actor=actor,
+            entity_type="invoice",
+            entity_id=invoice["id"],
+            description=f"{invoice['invoice_number']}: {invoice['status']}, total {invoice['total']}",
+        )
         return ok(await _with_items(cur, invoice))
 
 
@@ -362,7 +370,16 @@ async def edit_invoice(request: web.Request, body: InvoiceFields) -> web.Respons
         if "amount_paid" in changes:
             values["amount_paid"] = changes["amount_paid"]
         updated = await _apply(cur, invoice, values)
-        await _record(cur, current_user(request), updated, "Invoice Updated", details=sorted(changes))
+        await record_activity(
+            cur,
+            type="admin",
+            action="Invoice Updated",
+            actor=current_user(request),
+            entity_type="invoice",
+            entity_id=updated["id"],
+            description=f"{updated['invoice_number']}: {updated['status']}, total {updated['total']}",
+            details={"changed": sorted(changes)},
+        )
         return ok(await _with_items(cur, updated))
 
 
@@ -404,21 +421,6 @@ async def _apply(cur: Cursor, invoice: dict[str, Any], values: dict[str, Any]) -
     return updated
 
 
-async def _record(
-    cur: Cursor, actor: Any, invoice: dict[str, Any], action: str, details: list[str] | None = None
-) -> None:
-    await record_activity(
-        cur,
-        type="admin",
-        action=action,
-        actor=actor,
-        entity_type="invoice",
-        entity_id=invoice["id"],
-        description=f"{invoice['invoice_number']}: {invoice['status']}, total {invoice['total']}",
-        details={"changed": details} if details else None,
-    )
-
-
 @routes.route(
     "GET",
     "/api/admin/invoices/{id}",
@@ -456,7 +458,15 @@ async def invoice_from_order(request: web.Request, body: FromOrder) -> web.Respo
             raise Conflict("A cancelled order is not invoiced")
         invoice, created = await invoice_for_order(cur, order_id, due_days=body.due_days)
         if created:
-            await _record(cur, current_user(request), invoice, "Invoice Created")
+            await record_activity(
+                cur,
+                type="admin",
+                action="Invoice Created",
+                actor=current_user(request),
+                entity_type="invoice",
+                entity_id=invoice["id"],
+                description=f"{invoice['invoice_number']}: {invoice['status']}, total {invoice['total']}",
+            )
     return ok(invoice)
 
 
@@ -476,5 +486,13 @@ async def set_invoice_status(request: web.Request, body: InvoiceStatusChange) ->
         if invoice["status"] == "cancelled":
             raise Conflict("A cancelled invoice cannot change status")
         updated = await _apply(cur, invoice, {k: v for k, v in change.items() if v is not None})
-        await _record(cur, current_user(request), updated, "Invoice Status Changed")
+        await record_activity(
+            cur,
+            type="admin",
+            action="Invoice Status Changed",
+            actor=current_user(request),
+            entity_type="invoice",
+            entity_id=updated["id"],
+            description=f"{updated['invoice_number']}: {updated['status']}, total {updated['total']}",
+        )
     return ok(updated)
