@@ -56,10 +56,11 @@ Email = Annotated[
 
 def _decimal(value: Any) -> Any:
     """A JSON number or a decimal string as a Decimal; anything else is not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    kind = type(value)
+    if kind is not str and kind is not int and kind is not float and kind is not Decimal:
         raise PydanticCustomError("number", "must be a number")
     try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        number = value if kind is Decimal else Decimal(value.strip() if kind is str else str(value))
     except InvalidOperation:
         raise PydanticCustomError("number", "must be a number") from None
     if not number.is_finite():
