@@ -14,7 +14,7 @@ from typing import Annotated
 from aiohttp import hdrs, web
 from pydantic import Field
 
-from jaan.routes import Access, RouteTable
+from jaan.routes import Access, Raw, RouteTable
 from jaan.shop.accounts.middleware import current_user, token_of
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.accounts.sessions import hash_token
@@ -40,12 +40,16 @@ _HOW = (
 )
 
 
+STREAM = Raw("text/event-stream", "Server-sent events, one per change, until the client leaves")
+
+
 @routes.route(
     "GET",
     "/api/admin/events",
     access=Access.ADMIN,
     summary="Live events: orders, invoices, stock, inquiries, purchase-order receipts." + _HOW,
     query=StreamQuery,
+    responses={200: STREAM},
 )
 async def admin_events(request: web.Request, query: StreamQuery) -> web.StreamResponse:
     return await _stream(request, query)
@@ -57,6 +61,7 @@ async def admin_events(request: web.Request, query: StreamQuery) -> web.StreamRe
     access=Access.USER,
     summary="Live events of the signed-in customer's own orders and invoices." + _HOW,
     query=StreamQuery,
+    responses={200: STREAM},
     errors=(403,),  # a session cookie from a foreign Origin
 )
 async def my_events(request: web.Request, query: StreamQuery) -> web.StreamResponse:
