@@ -49,6 +49,27 @@ async def test_listener_reconnects_after_its_connection_is_killed(migrated_datab
         await listener.stop()
 
 
+async def test_an_unexpected_error_while_connecting_does_not_end_the_listener(migrated_database, monkeypatch):
+    failures: list[int] = []
+    real_listen_once = Listener._listen_once
+
+    async def fails_once(self: Listener) -> None:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a closed handle on a reused descriptor")  # as aiopg on uvloop can
+        await real_listen_once(self)
+
+    monkeypatch.setattr(Listener, "_listen_once", fails_once)
+    received: asyncio.Queue[str] = asyncio.Queue()
+    listener = Listener(migrated_database, {"settings_changed": received.put_nowait}, retry_delay=0.1)
+    await listener.start(ready_within=0.01)
+    try:
+        await asyncio.wait_for(listener.listening.wait(), PATIENCE)
+        assert failures == [1]
+    finally:
+        await listener.stop()
+
+
 async def wait_for(condition, what: str, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not condition():

@@ -145,6 +145,13 @@ class Listener:
                 self._set_listening(False)
                 log.warning("listener connection lost (%s); reconnecting in %ss", exc, self._retry_delay)
                 await asyncio.sleep(self._retry_delay)
+            except Exception:
+                # Anything else (aiopg on uvloop can raise RuntimeError on a reused descriptor after a
+                # refused connect) must not end the listener for good: the worker would bypass its
+                # caches until restarted.
+                self._set_listening(False)
+                log.exception("listener failed; reconnecting in %ss", self._retry_delay)
+                await asyncio.sleep(self._retry_delay)
 
     async def _listen_once(self) -> None:
         # `timeout` bounds connecting and each statement here (never the wait for notifications).
