@@ -138,28 +138,28 @@ async def all_settings(request: web.Request) -> web.Response:
 
 @routes.route(
     "GET",
-    "/api/admin/settings/{category}",
+    "/api/admin/settings/{name}",
     access=Access.ADMIN,
     summary="The settings of one category",
     responses={200: SettingList},
 )
 async def settings_of_category(request: web.Request) -> web.Response:
     rows = await request.app[DATABASE].fetch_all(
-        "SELECT * FROM settings WHERE category = %s ORDER BY key", (request.match_info["category"],)
+        "SELECT * FROM settings WHERE category = %s ORDER BY key", (request.match_info["name"],)
     )
     return ok([_shaped(row) for row in rows])
 
 
 @routes.route(
     "PUT",
-    "/api/admin/settings/{key}",
+    "/api/admin/settings/{name}",
     access=Access.ADMIN,
     summary="Change a setting's value",
     body=SettingChange,
     responses={200: OneSetting},
 )
 async def change_setting(request: web.Request, body: SettingChange) -> web.Response:
-    key = request.match_info["key"]
+    key = request.match_info["name"]
     actor = current_user(request)
     async with request.app[DATABASE].transaction() as cur:
         row = await cur.fetch_one("SELECT * FROM settings WHERE key = %s FOR UPDATE", (key,))

@@ -50,12 +50,12 @@ class NewSupplier(FormBody):
     address: Annotated[str, Text(max_length=1000)] | None = None
     payment_terms: Annotated[str, Text(max_length=100)] | None = None
     default_lead_time_days: LeadDays = 7
-    rating: Annotated[int, Field(ge=0, le=5, description="1-5; 0 means none")] | None = None
+    rating: Annotated[int, Field(ge=0, le=5, description="1-5; 0 means none")] | Blank | None = None
     notes: Annotated[str, Text(max_length=5000)] | None = None
     supplier_type: SupplierType | Blank | None = None
     is_primary: bool = False
     is_backup: bool = False
-    min_order_amount: Money | None = None
+    min_order_amount: Money | Blank | None = None
     order_days: Note = None
     cutoff_time: Annotated[str, Text(max_length=8, pattern=_TIME)] | Blank | None = None
     delivery_days: Note = None

@@ -54,11 +54,16 @@ Email = Annotated[
 ]
 
 
+_DECIMAL_TEXT = re.compile(r"\s*[+-]?\d+(\.\d+)?\s*")
+
+
 def _decimal(value: Any) -> Any:
     """A JSON number or a decimal string as a Decimal; anything else is not a number."""
     kind = type(value)
     if kind is not str and kind is not int and kind is not float and kind is not Decimal:
         raise PydanticCustomError("number", "must be a number")
+    if kind is str and not _DECIMAL_TEXT.fullmatch(value):
+        raise PydanticCustomError("number", "must be a number")  # no exponents, no "Infinity": as documented
     try:
         number = value if kind is Decimal else Decimal(value.strip() if kind is str else str(value))
     except InvalidOperation:

@@ -54,13 +54,13 @@ class NewProduct(FormBody):
     description: Annotated[str, Text(max_length=10_000)]
     unit: Annotated[str, Text(1, 20)]
     short_description: Annotated[str, Text(max_length=500)] = ""
-    category_id: Id | Zero | None = None
+    category_id: Id | Zero | Blank | None = None
     category: Annotated[str, Text(max_length=200)] | None = None  # a category name (old client)
-    compare_price: Money | None = None
-    cost_price: Money | None = None
+    compare_price: Money | Blank | None = None
+    cost_price: Money | Blank | None = None
     stock: Count = 0
     on_hand_quantity: Count | None = None  # the old form's stock field
-    weight: Weight | Zero | None = None
+    weight: Weight | Zero | Blank | None = None
     is_featured: bool = False
     is_new: bool = False
     images: Annotated[list[Annotated[str, Text(1, 2000)]], Field(max_length=20)] | None = Field(default_factory=list)
@@ -74,8 +74,8 @@ class NewProduct(FormBody):
     lot_number: Annotated[str, Text(max_length=50)] | None = None
     expiry_alert_days: Days = 7
     supplier_name: Annotated[str, Text(max_length=255)] | None = None
-    supplier_id: Id | Zero | None = None
-    case_size: Id | Zero | None = None
+    supplier_id: Id | Zero | Blank | None = None
+    case_size: Id | Zero | Blank | None = None
     lead_time_days: Days | None = None
     has_variants: bool = False
 

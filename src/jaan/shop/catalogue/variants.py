@@ -49,11 +49,11 @@ class NewVariant(FormBody):
     price: Money
     sku: Annotated[str, Text(1, 100)] | Blank | None = None
     upc_code: UpcA | Blank | None = None
-    compare_price: Money | None = None
-    cost_price: Money | None = None
+    compare_price: Money | Blank | None = None
+    cost_price: Money | Blank | None = None
     on_hand_quantity: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
     low_stock_threshold: Annotated[int, Field(ge=0, le=MAX_INT)] = 10
-    weight: Weight | Zero | None = None
+    weight: Weight | Zero | Blank | None = None
     weight_unit: Annotated[str, Text(1, 20)] = "kg"
     # Free-form, but flat: a name and a JSON scalar per attribute (size: "1 kg", organic: true).
     attributes: Annotated[dict[Annotated[str, Text(max_length=100)], JsonScalar], Field(max_length=50)] | None = Field(
