@@ -76,6 +76,21 @@ DB_QUERY = histogram("jaan_db_query_seconds", "time of one round trip to the dat
 LISTEN_UP = gauge(
     "jaan_listen_up", "1 when every worker's LISTEN connection is up (caches trusted), else 0", mode="livemin"
 )
+# Read replicas (DATABASE_REPLICA_URL), labelled host:port. Each worker checks every replica twice a
+# second; the lag is the largest any worker saw, "in use" the smallest (0 when any worker skips it).
+REPLICA_LAG = gauge(
+    "jaan_replica_lag_seconds",
+    "seconds a read replica's replay is behind the primary (while it does not answer: its last lag plus the"
+    " time since)",
+    ("replica",),
+    mode="livemax",
+)
+REPLICA_IN_USE = gauge(
+    "jaan_replica_in_use",
+    "1 when catalogue reads may go to the replica (it answers and lags at most replica_max_lag), else 0",
+    ("replica",),
+    mode="livemin",
+)
 
 # -- caches ----------------------------------------------------------------------------------------
 CACHE_REQUESTS = counter(

@@ -6,8 +6,12 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from jaan.db.replicas import replica_label
 from tests.deploy.conftest import call, make_product, sql
 from tests.deploy.test_across_hosts import bearer, poll
 
@@ -66,6 +70,53 @@ def test_with_replay_paused_no_host_serves_the_old_product_after_the_change(topo
     poll(lambda: sql(replica, "SELECT name FROM products WHERE id = %s", (product["id"],)) == [(renamed,)])
     for page in pages:
         assert call(page).json()["data"]["name"] == renamed
+
+
+def replica_gauges(host: str, replica: str) -> dict[str, float]:
+    """The replica's jaan_replica_* gauges as a host's /metrics shows them (by sample name)."""
+    answer = call(f"{host}/metrics")
+    assert answer.status == 200, answer.body
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(answer.body.decode())
+        for sample in family.samples
+        if sample.name.startswith("jaan_replica_") and sample.labels.get("replica") == replica
+    }
+
+
+def wait_for_gauges(host: str, replica: str, check: Callable[[dict[str, float]], bool]) -> dict[str, float]:
+    """The gauges once check() holds for them (both must be there)."""
+    seen: dict[str, float] = {}
+
+    def holds() -> bool:
+        seen.clear()
+        seen.update(replica_gauges(host, replica))
+        return len(seen) == 2 and check(seen)
+
+    poll(holds)
+    return seen
+
+
+def caught_up(gauges: dict[str, float]) -> bool:
+    return gauges["jaan_replica_lag_seconds"] < 1.0 and gauges["jaan_replica_in_use"] == 1.0
+
+
+def test_replication_lag_is_a_metric_that_grows_while_replay_is_paused(topology):
+    primary, replica = topology["primary"]["dsn"], topology["replicas"][0]["dsn"]
+    label = replica_label(replica)
+    assert label.startswith("127.0.0.1:")
+    host = topology["hosts"][1]["url"]
+    wait_for_gauges(host, label, caught_up)
+    sql(replica, "SELECT pg_wal_replay_pause()")
+    try:
+        make_product(primary, "Lagging")  # WAL the replica does not replay
+        wait_for_gauges(host, label, lambda gauges: gauges["jaan_replica_lag_seconds"] >= 1.0)
+        # Past replica_max_lag (5 s) the workers skip it, and say so.
+        skipped = wait_for_gauges(host, label, lambda gauges: gauges["jaan_replica_in_use"] == 0.0)
+        assert skipped["jaan_replica_lag_seconds"] > 5.0
+    finally:
+        sql(replica, "SELECT pg_wal_replay_resume()")
+    wait_for_gauges(host, label, caught_up)
 
 
 def test_with_the_replica_stopped_catalogue_reads_still_answer_200(topology):

@@ -2,7 +2,8 @@
 
 Each worker keeps a small pool per replica (``DATABASE_REPLICA_URL``, comma-separated) and checks
 every replica twice a second: its replay position against positions the primary had, which gives
-its lag in seconds (:meth:`ReadReplicas.lag`, the one place metrics read it).  A replica that does
+its lag in seconds (:meth:`ReadReplicas.lag`), exported after every check as the gauges
+``jaan_replica_lag_seconds`` and ``jaan_replica_in_use`` labelled ``host:port``.  A replica that does
 not answer, or lags more than ``replica_max_lag``, is skipped until it catches up.
 
 Freshness.  Every change the caches hear of (a NOTIFY, or a write by this worker) makes the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,9 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg2
+from psycopg2.extensions import parse_dsn
 
 from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
 from jaan.db.pool import Cursor, Database, PoolConfig
+from jaan.metrics import REPLICA_IN_USE, REPLICA_LAG
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,15 @@ UNKNOWN_LSN = 1 << 64  # required when the primary's position could not be read:
 # RuntimeError: aiopg on uvloop, connecting to a server that just went away, may add a reader
 # on a socket already closed ("the handler is closed").
 _REPLICA_ERRORS = (psycopg2.Error, OSError, RuntimeError, DatabaseBusy, DatabaseUnavailable, StatementTimeout)
+
+
+def replica_label(dsn: str) -> str:
+    """``host:port`` of a replica's URL or DSN: its label in the metrics (bounded, no credentials)."""
+    try:
+        parts = parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        return "unknown"
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"
 
 
 def lsn_value(text: str | None) -> int:
@@ -66,7 +79,16 @@ class Replica:
     probing: bool = False
     replayed: int = 0  # replay position at the last check
     lag: float | None = None  # seconds behind the primary at the last check; None: not answering
-    checked_at: float = 0.0
+    checked_at: float = 0.0  # when it last answered a check (or when watching began)
+    last_lag: float = 0.0  # the lag it had then
+
+    @functools.cached_property
+    def label(self) -> str:
+        return replica_label(self.dsn)
+
+    def lag_seen(self, now: float) -> float:
+        """Its lag for the metric: measured, or while it does not answer, the last one plus the time since."""
+        return self.lag if self.lag is not None else self.last_lag + max(0.0, now - self.checked_at)
 
     def usable(self, max_lag: float) -> bool:
         fresh = time.monotonic() - self.checked_at < 4 * CHECK_INTERVAL
@@ -104,6 +126,7 @@ class ReadReplicas:
     async def open(self) -> None:
         for replica in self.replicas:
             await replica.database.open()
+            replica.checked_at = time.monotonic()
         self.changed()
         self._monitor = asyncio.create_task(self._watch(), name="replica monitor")
 
@@ -208,7 +231,15 @@ class ReadReplicas:
                 await asyncio.gather(*(self._check(replica) for replica in self.replicas))
             except Exception:  # the monitor must outlive whatever one check meets
                 log.exception("checking the replicas failed")
+            self.export()
             await asyncio.sleep(CHECK_INTERVAL)
+
+    def export(self) -> None:
+        """The replicas' lag and whether reads may go to them, as this worker's gauges."""
+        now = time.monotonic()
+        for replica in self.replicas:
+            REPLICA_LAG.labels(replica.label).set(round(replica.lag_seen(now), 3))
+            REPLICA_IN_USE.labels(replica.label).set(1 if replica.usable(self.max_lag) else 0)
 
     async def _check(self, replica: Replica) -> None:
         if replica.probing:  # the last check's thread is still stuck: this one counts as failed
@@ -230,7 +261,7 @@ class ReadReplicas:
         lag = 0.0 if behind_since is None else now - behind_since
         if replica.lag is not None and replica.lag <= self.max_lag < lag:
             log.warning("replica %s lags %.1f s: reads go elsewhere until it catches up", replica.name, lag)
-        replica.lag, replica.checked_at = lag, now
+        replica.lag, replica.last_lag, replica.checked_at = lag, lag, now
 
 
 def _probe_replayed(replica: Replica) -> int:
