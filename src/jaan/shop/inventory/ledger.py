@@ -8,6 +8,9 @@ A variant's ``on_hand_quantity`` is the part of its product's stock held as that
 ledger row that names a variant moves both counters by its ``quantity_change`` (its before and
 after are the product's).  So a product's stock is the sum of its ledger rows, and a variant's
 on-hand the sum of the rows that name it.
+
+Checkout's sale is the one change made in SQL of its own: the server-side ``place_order``
+(migrations/0019) takes every line's stock in one statement with the same rules and ledger rows.
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Literal
 
 from jaan.db.pool import Cursor
 from jaan.shop.accounts.sessions import CurrentUser
-from jaan.web.errors import Conflict, InvalidInput, NotFound
+from jaan.web.errors import Conflict, NotFound
 
 AdjustmentType = Literal["restock", "spoilage", "damage", "theft", "correction", "sale", "return"]
 
@@ -111,76 +113,6 @@ async def _move_variant_stock(cur: Cursor, product_id: int, variant_id: int, del
         if variant is None:
             raise NotFound("Variant not found")
         raise InsufficientStock(product_id, variant["variant_name"], variant["on_hand_quantity"], -delta)
-
-
-@dataclass(frozen=True)
-class Sale:
-    product_id: int
-    quantity: int
-    unit_price: Decimal  # the price the order was priced at
-
-
-async def sell_stock(
-    cur: Cursor,
-    order_id: int,
-    order_number: str,
-    sales: list[Sale],
-    *,
-    actor: CurrentUser | None,
-    allow_negative: bool,
-) -> None:
-    """Take the stock of every line of an order in ONE statement, with a ledger row each.
-
-    Rows are locked in id order (no deadlock between two orders for the same products) and held
-    only until the caller commits.  The lock is FOR NO KEY UPDATE, which foreign-key checks
-    (FOR KEY SHARE, taken by inserting order lines that reference the products) do not block.
-    A line whose product is gone, short of stock, or repriced since the order was priced aborts
-    the sale with a 400/409 naming the product.
-    """
-    wanted = sorted(sales, key=lambda sale: sale.product_id)
-    rows = await cur.fetch_all(
-        "WITH wanted AS ("
-        "  SELECT * FROM unnest(%(ids)s::int[], %(quantities)s::int[], %(prices)s::numeric[])"
-        "    AS w(product_id, quantity, unit_price)),"
-        " locked AS ("
-        "  SELECT p.id FROM products p JOIN wanted w ON w.product_id = p.id"
-        "  WHERE p.archived_at IS NULL ORDER BY p.id FOR NO KEY UPDATE OF p),"
-        " sold AS ("
-        "  UPDATE products p SET stock_quantity = p.stock_quantity - w.quantity, last_adjustment_reason = 'sale'"
-        "  FROM wanted w WHERE p.id = w.product_id AND p.id IN (SELECT id FROM locked)"
-        "    AND p.price = w.unit_price"
-        "    AND (p.stock_quantity >= w.quantity OR p.allow_negative_stock OR %(allow)s)"
-        "  RETURNING p.id, w.quantity, p.stock_quantity AS after)"
-        " INSERT INTO inventory_adjustments (product_id, adjustment_type, quantity_change, quantity_before,"
-        "  quantity_after, reason, adjusted_by_user_id, adjusted_by_name, reference_order_id)"
-        " SELECT id, 'sale', -quantity, after + quantity, after, %(reason)s, %(actor)s, %(actor_name)s, %(order)s"
-        " FROM sold RETURNING product_id",
-        {
-            "ids": [s.product_id for s in wanted],
-            "quantities": [s.quantity for s in wanted],
-            "prices": [s.unit_price for s in wanted],
-            "allow": allow_negative,
-            "reason": f"order {order_number}",
-            "order": order_id,
-            "actor": actor.id if actor else None,
-            "actor_name": (actor.full_name or actor.email) if actor else None,
-        },
-    )
-    if len(rows) < len(wanted):
-        done = {row["product_id"] for row in rows}
-        await _explain_refused_sale(cur, [s for s in wanted if s.product_id not in done])
-
-
-async def _explain_refused_sale(cur: Cursor, refused: list[Sale]) -> None:
-    sale = refused[0]
-    product = await cur.fetch_one(
-        "SELECT name, stock_quantity, price, archived_at FROM products WHERE id = %s", (sale.product_id,)
-    )
-    if product is None or product["archived_at"] is not None:
-        raise InvalidInput("Invalid input", details={"items": f"product {sale.product_id} is not for sale"})
-    if product["price"] != sale.unit_price:
-        raise Conflict(f"The price of {product['name']} changed while ordering; please review the cart")
-    raise InsufficientStock(sale.product_id, product["name"], product["stock_quantity"], sale.quantity)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from jaan.shop.orders.status import STATUSES, change_order_status
 from jaan.state import DATABASE
 from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.client_address import client_address
-from jaan.web.envelope import dumps, json_response, ok
+from jaan.web.envelope import dumps, ok
 from jaan.web.errors import NotFound
 from jaan.web.fields import Email, Id, Quantity, Text
 from jaan.web.input import Body, id_from_path
@@ -137,7 +137,7 @@ async def create_order(request: web.Request, body: Cart) -> web.Response:
     (IDEMPOTENT_REPLAYS if placed.replayed else ORDERS_PLACED).inc()
     # Other workers hear of it by NOTIFY; this one forgets at once, so the customer's next read sees it.
     request.app[RESPONSE_CACHE].drop(table_tag("orders"))
-    return json_response(placed.body, status=placed.status)
+    return web.Response(body=placed.body, status=placed.status, content_type="application/json")
 
 
 @routes.route(
