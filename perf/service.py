@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import itertools
 import json
 import os
@@ -27,6 +28,7 @@ import aiohttp
 import psycopg2
 
 from jaan.db.embedded import EmbeddedPostgres
+from jaan.settings import Settings, parse_value
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_EMAIL = "perf-admin@example.com"
@@ -158,6 +160,7 @@ class Service:
         self.log_dir = log_dir
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.command: list[str] = []
 
     def _bin(self, name: str, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
         done = subprocess.run(
@@ -207,7 +210,17 @@ class Service:
         ]
         env = {"DATABASE_URL": database_url} if database_url else None
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.command = command
         self.process = start_server(command, self.log_dir / "serve.log", timeout=120, env=env)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings bin/serve runs with: its defaults (no JAAN_* of the caller's) and the flags above."""
+        fields = {spec.name: spec for spec in dataclasses.fields(Settings)}
+        overrides = {}
+        for arg in self.command[2:]:
+            name, _, raw = arg.removeprefix("--").partition("=")
+            overrides[name.replace("-", "_")] = parse_value(fields[name.replace("-", "_")], raw)
+        return Settings.from_env(clean_env(), **overrides).redacted()
 
     def stop(self) -> None:
         """SIGTERM to the master (its workers and embedded PostgreSQL stop with it)."""

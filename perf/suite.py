@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import platform
 import resource
+import shlex
 import shutil
 import signal
 import statistics
@@ -27,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from perf import pgbench, probes, report, wrk
+from perf import breakdown, compare, pgbench, probes, profile, readme, report, wrk
 from perf.scenarios import HELLO_PATH, MANY_CONNECTIONS, Scenario, select
 from perf.service import (
     FULL,
@@ -91,6 +92,23 @@ def parser() -> argparse.ArgumentParser:
         help="with --access-log both: measure each scenario this many times on and off, alternating (default: 1)",
     )
     p.add_argument("--no-ceilings", action="store_true", help="skip the hello and pgbench ceilings")
+    p.add_argument("--no-profile", action="store_true", help="no py-spy profile of a worker during the mixed scenario")
+    p.add_argument("--label", help="a line saying what this run is (kept in results.json, shown in the README)")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="no load: print two runs (results directories or results.json files) side by side with B − A",
+    )
+    p.add_argument(
+        "--readme",
+        type=Path,
+        metavar="RESULTS",
+        help="no load: rewrite perf/README.md's latest figures (between its markers) from a results.json,"
+        " e.g. perf/baselines/<name>.json",
+    )
+    p.add_argument("--readme-file", type=Path, default=readme.README, help=argparse.SUPPRESS)
     p.add_argument("--keep-data", action="store_true", help="keep the scratch database after the run")
     return p
 
@@ -135,6 +153,9 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_before": round(os.getloadavg()[0], 2),
         "load_after": None,
+        # 1, 5 and 15 minutes: the 1-minute figure alone hides a suite that stopped just before.
+        "loads_before": [round(load, 2) for load in os.getloadavg()],
+        "loads_after": None,
     }
 
 
@@ -160,7 +181,7 @@ def commit() -> tuple[str, bool]:
 class Run:
     """One perf run: its options, its directory, its processes and the results gathered so far."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, argv: list[str] | None = None) -> None:
         self.args = args
         self.quick = bool(args.quick)
         self.duration = args.duration if args.duration is not None else (2.0 if self.quick else 15.0)
@@ -181,6 +202,8 @@ class Run:
         self.results: dict[str, Any] = {
             "meta": {
                 "started": self.started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "command": shlex.join(["perf/run", *(sys.argv[1:] if argv is None else argv)]),
+                "label": args.label,
                 "commit": head,
                 "dirty": dirty,
                 "machine": machine(),
@@ -223,6 +246,8 @@ class Run:
         meta["budget"] = budget_of(status)
         meta["budget"]["text"] = status["master"]["budget"]
         meta["wrk"] = wrk.wrk_version()
+        meta["serve_command"] = shlex.join(["bin/serve", *self.service.command[2:]])
+        meta["settings"] = self.service.settings()
         _say(f"ready on {self.service.url}: {status['master']['budget']}")
         stock = 1_000_000
         if self.args.access_log == "both":
@@ -290,6 +315,15 @@ class Run:
         master = int(service.status()["master"]["pid"])
         sampled: dict[str, Any] = {}
         timeline = probes.Timeline(service.url + scenario.path) if scenario.timeline else None
+        read_before: breakdown.Snapshot | None = None
+        reset_failed: str | None = None
+        worker: profile.Profile | None = None
+        if scenario.breakdown:
+            reset_failed = breakdown.reset_statements(dsn)
+            read_before = breakdown.snapshot(service.url)
+            if not self.args.no_profile:
+                pid = int(service.status()["workers"][0]["pid"])
+                worker = profile.Profile(pid, self.duration, self.dir / f"profile-{scenario.name}.txt")
         with probes.sampling(probes.ServerProcesses(master, prefix="jaan:"), dsn, sampled):
             if timeline:
                 timeline.start()
@@ -300,6 +334,12 @@ class Run:
                     name = scenario.name if service is self.service else f"{scenario.name}_access_log_off"
                     self.results["timeline"][name] = timeline.stop()
         result = {"title": scenario.title, **result, **sampled}
+        if read_before is not None:
+            service.wait_idle()  # the requests wrk left in flight are counted too
+            figures = {"error": reset_failed} if reset_failed else breakdown.statements(dsn)
+            result["breakdown"] = breakdown.compute(read_before, breakdown.snapshot(service.url), figures)
+            if worker is not None:
+                result["breakdown"]["profile"] = worker.finish()
         if result.get("requests"):
             result["cpu_us_per_request"] = round(result["server_cpu_s"] / result["requests"] * 1e6, 1)
         if before is not None:
@@ -463,6 +503,7 @@ class Run:
         meta = self.results["meta"]
         meta["elapsed_s"] = round(elapsed, 1)
         meta["machine"]["load_after"] = round(os.getloadavg()[0], 2)
+        meta["machine"]["loads_after"] = [round(load, 2) for load in os.getloadavg()]
         meta.setdefault("workers", 0)
         meta.setdefault("budget", {"total": 0, "workers": 0, "pool_max": 0, "pool_connections": 0})
         meta.setdefault("wrk", "wrk")
@@ -495,6 +536,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the suite; 0 when every scenario produced figures, 1 otherwise, 2 for bad options."""
     args = parser().parse_args(argv)
     try:
+        if args.compare:
+            print(compare.render(compare.load(args.compare[0]), compare.load(args.compare[1])))
+            return 0
+        if args.readme:
+            readme.rewrite(args.readme, args.readme_file)
+            print(f"perf/run: {args.readme_file} now shows {args.readme}")
+            return 0
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"perf/run: {exc}", file=sys.stderr)
+        return 2
+    try:
         select(args.scenarios)
         wrk.wrk_binary()
         import matplotlib  # noqa: F401  (fail now, not after ten minutes of load)
@@ -513,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     # Also when started in the background of a script, which would otherwise leave SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     began = time.monotonic()
-    run = Run(args)
+    run = Run(args, argv)
     failed: str | None = None
     try:
         run.execute()

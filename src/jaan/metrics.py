@@ -98,6 +98,18 @@ CACHE_REQUESTS = counter(
     "cache look-ups by cache (response, session) and result (hit, miss, bypass: not listening)",
     ("cache", "result"),
 )
+RESPONSE_CACHE_LOOKUPS = counter(
+    "jaan_response_cache_lookups_total",
+    "response-cache look-ups by entry (the kind of answer: products, product, categories, orders, admin stats, ...)"
+    " and result (hit, miss, bypass), for the hit rate of each route",
+    ("entry", "result"),
+)
+RESPONSE_CACHE_DROPS = counter(
+    "jaan_response_cache_drops_total",
+    "cached answers forgotten because what they show changed, by tag (product, table, stock-views,"
+    " in-stock-lists; all: the whole cache), summed over the workers",
+    ("tag",),
+)
 
 # -- the master ------------------------------------------------------------------------------------
 WORKERS = gauge("jaan_workers", "worker processes by state (starting, ready, draining, killed)", ("state",))

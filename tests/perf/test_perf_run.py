@@ -55,8 +55,33 @@ def test_quick_run_writes_every_scenario_report_and_chart(tmp_path: Path) -> Non
     assert {name: "tps" in run for name, run in results["ceilings"]["pgbench"].items()} == {"list": True, "slug": True}
     assert results["timeline"]["products_c5000"]
 
+    # The complete record: what ran, on what, with which settings, and the verdicts.
+    meta = results["meta"]
+    assert meta["command"].startswith("perf/run --quick") and meta["serve_command"].startswith("bin/serve ")
+    assert meta["settings"]["access_log"] is True and meta["settings"]["workers"] == "auto"
+    assert len(meta["machine"]["loads_before"]) == 3 and len(meta["machine"]["loads_after"]) == 3
+    assert {row["scenario"] for row in results["targets"]} >= {"mixed", "orders", "health", "products_c5000"}
+    assert all(row["met"] in (True, False) for row in results["targets"]), results["targets"]
+    assert results["scenarios"]["health"]["vs_hello"] > 0
+
+    # Where the mix goes: read from the service's own /metrics and pg_stat_statements around the run.
+    found = results["scenarios"]["mixed"]["breakdown"]
+    routes = {route["route"]: route for route in found["routes"]}
+    assert {"GET /api/products", "GET /api/products/slug/{slug}", "POST /api/orders"} <= set(routes)
+    assert sum(route["requests"] for route in routes.values()) == found["requests"] > 0
+    assert abs(sum(route["share"] for route in routes.values()) - 1) < 0.01
+    assert (
+        found["response_cache"]["by_entry"]["products"]["hit"] + found["response_cache"]["by_entry"]["products"]["miss"]
+        > 0
+    )
+    assert found["invalidations"]["orders_placed"] > 0 and found["invalidations"]["entries_dropped"]
+    assert found["pool"]["acquires"] > 0 and found["round_trips"]["count"] > 0
+    statements = found["statements"]
+    assert "error" not in statements, statements
+    assert statements["calls"] > 0 and statements["top"][0]["total_ms"] > 0, statements
+
     report = (latest / "report.md").read_text()
-    assert "## Targets (issue 7)" in report
+    assert "## Targets (issue 14)" in report and "## Where the mixed scenario goes" in report
     assert (latest / "chart.png").read_bytes().startswith(b"\x89PNG")
     # The scratch database is gone; only the results stay.
     assert not (latest / "data").exists()

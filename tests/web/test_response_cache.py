@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from jaan.metrics import RESPONSE_CACHE_DROPS, RESPONSE_CACHE_LOOKUPS
 from jaan.web.response_cache import ResponseCache
 
 
@@ -159,3 +160,26 @@ async def test_an_entry_with_an_end_expires_at_it_by_the_cache_clock():
     assert cache.get("k") is entry
     now[0] = 1100.0
     assert cache.get("k") is None and len(cache) == 0
+
+
+def _count(metric, **labels):
+    return metric.labels(**labels)._value.get()
+
+
+async def test_look_ups_are_counted_per_kind_of_answer_and_drops_per_kind_of_tag(cache):
+    hits, misses = (
+        _count(RESPONSE_CACHE_LOOKUPS, entry="product", result="hit"),
+        _count(RESPONSE_CACHE_LOOKUPS, entry="product", result="miss"),
+    )
+    by_product, whole = _count(RESPONSE_CACHE_DROPS, tag="product"), _count(RESPONSE_CACHE_DROPS, tag="all")
+    cache.put(("product", "a"), b"1", ["product:1"])
+    cache.put(("product", "b"), b"2", ["product:1", "product:2"])
+    cache.put("categories", b"3", ["product:2"])
+    assert cache.get(("product", "a")) is not None and cache.get(("product", "c")) is None
+    cache.drop("product:1")
+    cache.drop("product:9")  # nothing under it: nothing counted
+    cache.clear()
+    assert _count(RESPONSE_CACHE_LOOKUPS, entry="product", result="hit") == hits + 1
+    assert _count(RESPONSE_CACHE_LOOKUPS, entry="product", result="miss") == misses + 1
+    assert _count(RESPONSE_CACHE_DROPS, tag="product") == by_product + 2
+    assert _count(RESPONSE_CACHE_DROPS, tag="all") == whole + 1  # "categories" was left

@@ -16,11 +16,37 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
+from prometheus_client import Counter
 
-from jaan.metrics import cache_counters
+from jaan.metrics import RESPONSE_CACHE_DROPS, RESPONSE_CACHE_LOOKUPS, cache_counters
 from jaan.web.etag import DEFAULT_MAX_AGE, etag_of, matches
 
 _HITS, _MISSES, _BYPASSES = cache_counters("response")
+# Per entry kind and per tag kind (perf/breakdown.py reads them): children bound once, labels() is slow.
+_lookups: dict[tuple[str, str], Counter] = {}
+_drops: dict[str, Counter] = {}
+
+
+def entry_kind(key: Hashable) -> str:
+    """The kind of answer a key stands for: its first part (("products", ...) -> products), bounded."""
+    first = key[0] if isinstance(key, tuple) and key else key
+    return str(first)[:40]
+
+
+def _count_lookup(key: Hashable, result: str) -> None:
+    index = (entry_kind(key), result)
+    child = _lookups.get(index)
+    if child is None:
+        child = _lookups[index] = RESPONSE_CACHE_LOOKUPS.labels(*index)
+    child.inc()
+
+
+def _count_drops(tag: str, entries: int) -> None:
+    kind = tag.partition(":")[0]  # product:12 -> product, table:orders -> table
+    child = _drops.get(kind)
+    if child is None:
+        child = _drops[kind] = RESPONSE_CACHE_DROPS.labels(kind)
+    child.inc(entries)
 
 
 @dataclass(frozen=True)
@@ -103,10 +129,12 @@ class ResponseCache:
         if entry is None:
             self.misses += 1
             (_MISSES if self.live else _BYPASSES).inc()
+            _count_lookup(key, "miss" if self.live else "bypass")
             return None
         self._entries.move_to_end(key)
         self.hits += 1
         _HITS.inc()
+        _count_lookup(key, "hit")
         return entry
 
     def put(self, key: Hashable, body: bytes, tags: Iterable[str], expires_at: float | None = None) -> Cached:
@@ -130,13 +158,18 @@ class ResponseCache:
         """Forget every entry tagged `tag`."""
         self._generation += 1
         self._dropped_at[tag] = self._generation
-        for key in self._keys_by_tag.pop(tag, set()):
+        keys = self._keys_by_tag.pop(tag, set())
+        for key in keys:
             self._remove(key)
+        if keys:
+            _count_drops(tag, len(keys))
 
     def clear(self) -> None:
         self._generation += 1
         self._cleared_at = self._generation
         self._dropped_at.clear()
+        if self._entries:
+            _count_drops("all", len(self._entries))
         self._entries.clear()
         self._keys_by_tag.clear()
         self._bytes = 0
