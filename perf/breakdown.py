@@ -275,7 +275,7 @@ def profile_lines(found: dict[str, Any] | None, shown: int = 10) -> list[str]:
         f"py-spy profile of one worker (pid {found['pid']}, {found['samples']:,} samples at 100 Hz, raw stacks in"
         f" {found['file']}):",
         "",
-        "| self | function (innermost frame) | | inclusive | function (anywhere on the stack) |",
+        "| self | function (innermost frame) | | inclusive | the service's function (anywhere on the stack) |",
         "|---:|---|---|---:|---|",
     ]
     for inner, anywhere in zip(found["self"][:shown], found["inclusive"][:shown], strict=False):

@@ -108,6 +108,12 @@ def parser() -> argparse.ArgumentParser:
         help="no load: rewrite perf/README.md's latest figures (between its markers) from a results.json,"
         " e.g. perf/baselines/<name>.json",
     )
+    p.add_argument(
+        "--readme-block",
+        choices=tuple(readme.BLOCKS),
+        default="latest",
+        help="with --readme: the latest figures (default), or mix: the mixed scenario's breakdown alone",
+    )
     p.add_argument("--readme-file", type=Path, default=readme.README, help=argparse.SUPPRESS)
     p.add_argument("--keep-data", action="store_true", help="keep the scratch database after the run")
     return p
@@ -540,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             print(compare.render(compare.load(args.compare[0]), compare.load(args.compare[1])))
             return 0
         if args.readme:
-            readme.rewrite(args.readme, args.readme_file)
+            readme.rewrite(args.readme, args.readme_file, args.readme_block)
             print(f"perf/run: {args.readme_file} now shows {args.readme}")
             return 0
     except (OSError, ValueError, KeyError) as exc:
