@@ -20,9 +20,9 @@ from perf import breakdown, compare, readme  # noqa: E402
 RUN = [sys.executable, str(ROOT / "perf" / "run")]
 
 
-def quoted_baseline() -> Path:
-    found = re.search(r"perf/run --readme (\S+)`", readme.shown())
-    assert found, "the README's latest figures do not say which run they come from"
+def quoted_baseline(block: str = "latest") -> Path:
+    found = re.search(r"perf/run --readme (\S+?)[` ]", readme.shown(name=block))
+    assert found, f"the README's {block} block does not say which run it comes from"
     return ROOT / found.group(1)
 
 
@@ -36,6 +36,16 @@ def test_the_readme_shows_what_the_generator_gives_for_the_committed_baseline() 
     expected = readme.block(json.loads(baseline.read_text()), str(baseline.relative_to(ROOT)))
     assert readme.shown() == expected, "perf/README.md was edited by hand: run perf/run --readme " + str(baseline)
     assert "## Targets" not in expected and "≥ 600 orders/s" in expected  # issue 14's targets
+
+
+def test_the_readmes_mix_breakdown_is_generated_from_a_committed_run_too() -> None:
+    source = quoted_baseline("mix")
+    assert source.parent == ROOT / "perf" / "baselines" and source.suffix == ".json"
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(source)], cwd=ROOT, capture_output=True)
+    assert tracked.returncode == 0, f"{source} is not committed"
+    expected = readme.mix_block(json.loads(source.read_text()), str(source.relative_to(ROOT)))
+    assert readme.shown(name="mix") == expected, f"run perf/run --readme {source} --readme-block mix"
+    assert "| GET /api/products |" in expected and "pg_stat_statements" in expected
 
 
 def test_readme_rewrites_only_the_block_between_the_markers(tmp_path: Path) -> None:
