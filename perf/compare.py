@@ -111,7 +111,49 @@ def render(a: Results, b: Results) -> str:
     lines += ["", "| target | A | B |", "|---|---|---|"]
     for scenario, row in targets_b.items():
         lines.append(f"| {row['title']}: {row['target']} | {_met(targets_a[scenario])} | {_met(row)} |")
+    lines += breakdowns(a, b)
     return "\n".join(lines)
+
+
+def breakdowns(a: Results, b: Results) -> list[str]:
+    """Where each scenario both runs broke down went: per route share and cache hit rate, then the totals."""
+    lines: list[str] = []
+    for name in _names(a["scenarios"], b["scenarios"]):
+        x = (a["scenarios"].get(name) or {}).get("breakdown") or {}
+        y = (b["scenarios"].get(name) or {}).get("breakdown") or {}
+        if not x or not y or "error" in x or "error" in y:
+            continue
+        routes_x = {route["route"]: route for route in x["routes"]}
+        routes_y = {route["route"]: route for route in y["routes"]}
+        lines += [
+            "",
+            f"Where {name} went:",
+            "",
+            "| route | share A | B | share of time A | B | mean ms A | B |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for route in _names(routes_x, routes_y):
+            rx, ry = routes_x.get(route, {}), routes_y.get(route, {})
+            lines.append(
+                f"| {route} | {_ratio(rx.get('share'))} | {_ratio(ry.get('share'))}"
+                f" | {_ratio(rx.get('time_share'))} | {_ratio(ry.get('time_share'))}"
+                f" | {_fmt(rx.get('mean_ms'), 1)} | {_fmt(ry.get('mean_ms'), 1)} |"
+            )
+        entries_x, entries_y = x["response_cache"]["by_entry"], y["response_cache"]["by_entry"]
+        lines += ["", "| figure | A | B |", "|---|---:|---:|"]
+        for entry in _names(entries_x, entries_y):
+            hit_x, hit_y = entries_x.get(entry, {}).get("hit_rate"), entries_y.get(entry, {}).get("hit_rate")
+            lines.append(f"| cache hit rate: {entry} | {_ratio(hit_x)} | {_ratio(hit_y)} |")
+        per_order_x = x["invalidations"]["entries_dropped_per_order"]
+        per_order_y = y["invalidations"]["entries_dropped_per_order"]
+        lines += [
+            f"| cached answers dropped per order | {_fmt(per_order_x, 2)} | {_fmt(per_order_y, 2)} |",
+            f"| connections that waited over 1 ms | {_ratio(x['pool']['waited_share'])}"
+            f" | {_ratio(y['pool']['waited_share'])} |",
+            f"| database round trips per request | {_fmt(x['round_trips']['per_request'], 2)}"
+            f" | {_fmt(y['round_trips']['per_request'], 2)} |",
+        ]
+    return lines
 
 
 def _ratio(value: float | None) -> str:

@@ -93,6 +93,17 @@ def test_compare_prints_both_runs_with_their_changes(tmp_path: Path) -> None:
     assert any("≥ 600 orders/s" in line and "not met" in line for line in lines)
 
 
+def test_compare_sets_two_breakdowns_of_the_mix_side_by_side() -> None:
+    a = json.loads(quoted_baseline("mix").read_text())
+    b = copy.deepcopy(a)
+    b["scenarios"]["mixed"]["breakdown"]["response_cache"]["by_entry"]["product"]["hit_rate"] = 0.5
+    text = compare.render(a, b)
+    assert "Where mixed went:" in text
+    before = a["scenarios"]["mixed"]["breakdown"]["response_cache"]["by_entry"]["product"]["hit_rate"]
+    assert f"| cache hit rate: product | {before:.0%} | 50% |" in text
+    assert "| GET /api/products/slug/{slug} |" in text
+
+
 def test_compare_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text("{}")
     done = subprocess.run(
