@@ -41,6 +41,14 @@ def snapshot(base_url: str, timeout: float = 15.0) -> Snapshot:
     return found
 
 
+def snapshot_or_why(base_url: str) -> Snapshot | str:
+    """:func:`snapshot`, or why it could not be read (a busy service may not answer in time)."""
+    try:
+        return snapshot(base_url)
+    except (OSError, ValueError) as exc:
+        return f"reading {base_url}/metrics failed: {exc}"
+
+
 def reset_statements(dsn: str) -> str | None:
     """Empty pg_stat_statements, so what it holds afterwards is the scenario's; why not, if it failed."""
     try:

@@ -43,6 +43,12 @@ class Profile:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
+    def stop(self) -> None:
+        """End py-spy now (the run failed): no profile."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def finish(self, timeout: float = 30.0) -> dict[str, Any]:
         """Wait for py-spy and sum its stacks; {"error": why} when there is no profile."""
         if self.process is not None:

@@ -321,29 +321,38 @@ class Run:
         master = int(service.status()["master"]["pid"])
         sampled: dict[str, Any] = {}
         timeline = probes.Timeline(service.url + scenario.path) if scenario.timeline else None
-        read_before: breakdown.Snapshot | None = None
+        read_before: breakdown.Snapshot | str | None = None  # str: why there is no breakdown
         reset_failed: str | None = None
         worker: profile.Profile | None = None
         if scenario.breakdown:
             reset_failed = breakdown.reset_statements(dsn)
-            read_before = breakdown.snapshot(service.url)
+            read_before = breakdown.snapshot_or_why(service.url)
             if not self.args.no_profile:
                 pid = int(service.status()["workers"][0]["pid"])
                 worker = profile.Profile(pid, self.duration, self.dir / f"profile-{scenario.name}.txt")
-        with probes.sampling(probes.ServerProcesses(master, prefix="jaan:"), dsn, sampled):
-            if timeline:
-                timeline.start()
-            try:
-                result = wrk.run(self._wrk_spec(scenario, self.duration, service))
-            finally:
+        try:
+            with probes.sampling(probes.ServerProcesses(master, prefix="jaan:"), dsn, sampled):
                 if timeline:
-                    name = scenario.name if service is self.service else f"{scenario.name}_access_log_off"
-                    self.results["timeline"][name] = timeline.stop()
+                    timeline.start()
+                try:
+                    result = wrk.run(self._wrk_spec(scenario, self.duration, service))
+                finally:
+                    if timeline:
+                        name = scenario.name if service is self.service else f"{scenario.name}_access_log_off"
+                        self.results["timeline"][name] = timeline.stop()
+        except BaseException:
+            if worker is not None:
+                worker.stop()
+            raise
         result = {"title": scenario.title, **result, **sampled}
         if read_before is not None:
             service.wait_idle()  # the requests wrk left in flight are counted too
-            figures = {"error": reset_failed} if reset_failed else breakdown.statements(dsn)
-            result["breakdown"] = breakdown.compute(read_before, breakdown.snapshot(service.url), figures)
+            read_after = breakdown.snapshot_or_why(service.url)
+            if isinstance(read_before, str) or isinstance(read_after, str):
+                result["breakdown"] = {"error": read_before if isinstance(read_before, str) else read_after}
+            else:
+                figures = {"error": reset_failed} if reset_failed else breakdown.statements(dsn)
+                result["breakdown"] = breakdown.compute(read_before, read_after, figures)
             if worker is not None:
                 result["breakdown"]["profile"] = worker.finish()
         if result.get("requests"):

@@ -165,3 +165,25 @@ def test_the_breakdown_takes_the_runs_increase_of_each_counter() -> None:
         "wait_bound_ms": 1.0,
     }
     assert "| GET /api/products | 300 | 75% | 200: 300 | 10.0 | 75% | 80% |" in breakdown.tables(found)
+
+
+def test_a_profile_is_summed_by_function_innermost_and_through_the_services_own_steps() -> None:
+    from perf.profile import summarise
+
+    loop = "run (/usr/lib/python3.11/asyncio/runners.py:118);_handle (/x/src/jaan/serving/slow_clients.py:40)"
+    products = "get_products (/x/src/jaan/shop/catalogue/products.py"
+    raw = "\n".join(
+        [
+            f"{loop};{products}:190);execute (/v/site-packages/psycopg2/extras.py:1) 6",
+            f"{loop};_writelines (/v/site-packages/aiohttp/http_writer.py:80) 3",
+            f"{loop};{products}:191) 1",
+            "not a stack line",
+        ]
+    )
+    found = summarise(raw)
+    assert found["samples"] == 10
+    assert found["self"][0] == {"function": "execute (psycopg2/extras.py)", "samples": 6, "share": 0.6}
+    # The service's functions only, less the loop every sample passes through.
+    assert found["inclusive"] == [
+        {"function": "get_products (jaan/shop/catalogue/products.py)", "samples": 7, "share": 0.7}
+    ]
