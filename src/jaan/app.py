@@ -18,6 +18,7 @@ from jaan.shop.accounts.revocation import REVOCATIONS, Revocations
 from jaan.shop.accounts.session_cache import SESSION_CACHE, SessionCache
 from jaan.shop.catalogue import ROUTE_TABLES as CATALOGUE_ROUTES
 from jaan.shop.dashboard import routes as dashboard_routes
+from jaan.shop.dashboard.headline import ORDER_FIGURES, OrderFigures
 from jaan.shop.events import routes as event_routes
 from jaan.shop.events.feed import EVENT_FEED, EventFeed, close_event_streams, event_feed_ctx, prune_events
 from jaan.shop.freshness import change_listener
@@ -26,6 +27,7 @@ from jaan.shop.invoices import routes as invoice_routes
 from jaan.shop.orders import routes as order_routes
 from jaan.shop.orders.idempotency import expire_idempotency_keys
 from jaan.shop.purchasing import routes as purchasing_routes
+from jaan.shop.stock_overlay import STOCK_MAP, StockMap
 from jaan.shop.upload_housekeeping import UNUSED_UPLOADS_JOB
 from jaan.state import DATABASE, REPLICAS, SETTINGS
 from jaan.web.compression import compression_middleware
@@ -129,6 +131,9 @@ def create_app(
         )
         app.cleanup_ctx.append(_replica_pools)
     app[RESPONSE_CACHE] = ResponseCache()
+    app[STOCK_MAP] = StockMap()
+    app[ORDER_FIGURES] = OrderFigures()
+    app[RESPONSE_CACHE].on_clear.append(app[STOCK_MAP].clear)  # the pages it completes are gone
     app[SESSION_CACHE] = SessionCache()
     app[EVENT_FEED] = EventFeed()
     # A session ended or its user changed: that user's streams close (or are checked) too.

@@ -1,9 +1,11 @@
 """Keeping every worker's caches fresh: one LISTEN connection per worker, one callback per channel.
 
 The database announces changes itself (triggers of migrations/0008): a catalogue change empties
-the response cache, a stock change drops only the responses that show that product (and the
-in-stock-only lists when it crossed zero), a write to orders, invoices or users drops the admin
-views built from them, a session or user change drops those sessions (and closes their event
+the response cache, a stock change updates the worker's stock map, which the cached catalogue pages
+that show that product overlay (:mod:`jaan.shop.stock_overlay`; the in-stock-only lists are dropped
+when it crossed zero, as their rows change), a write to orders, invoices or users drops the admin
+views built from them (but the headline figures take each order's change as it is:
+:mod:`jaan.shop.dashboard.headline`), a session or user change drops those sessions (and closes their event
 streams), a new event wakes the worker's event feed.
 
 With read replicas (:mod:`jaan.db.replicas`) every change heard, and every write of this worker,
@@ -23,7 +25,9 @@ from jaan.db.pool import Cursor
 from jaan.metrics import LISTEN_UP
 from jaan.shop.accounts.revocation import ACK_CHANNEL, REVOCATIONS, REVOKED_CHANNEL, acknowledger
 from jaan.shop.accounts.session_cache import SESSION_CACHE
+from jaan.shop.dashboard.headline import HEADLINE_FIGURES, ORDER_FIGURES, ORDER_FIGURES_CHANNEL
 from jaan.shop.events.feed import EVENT_FEED, EVENTS_CHANNEL
+from jaan.shop.stock_overlay import STATUSES, STOCK_MAP, StockMap
 from jaan.state import DATABASE, REPLICAS, SETTINGS
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
 
@@ -73,13 +77,19 @@ def forget_catalogue_here(request: web.Request) -> None:
 
 def forget_stock_here(request: web.Request, product_id: int) -> None:
     """After a stock change: this worker forgets what shows that product at once."""
-    _stock_changed(request.app[RESPONSE_CACHE], f"{product_id}:1")
+    request.app[STOCK_MAP].forget(product_id)
+    _stock_changed(request.app[RESPONSE_CACHE], request.app[STOCK_MAP], f"{product_id}:1")
     _changed_here(request.app)
 
 
-def _stock_changed(cache: ResponseCache, payload: str) -> None:
-    product_id, _, crossed_zero = payload.partition(":")
-    cache.drop(product_tag(product_id))
+def _stock_changed(cache: ResponseCache, stock: StockMap, payload: str) -> None:
+    """'<id>:<crossed zero>:<count>:<status>' (0019): the pages keep, the map takes the new stock;
+    without the count (0008's payload, or this worker's own change): drop what shows the product."""
+    product_id, crossed_zero, quantity, status = [*payload.split(":"), "", "", ""][:4]
+    if quantity and status in STATUSES:
+        stock.heard(int(product_id), int(quantity), status)
+    else:
+        cache.drop(product_tag(product_id))
     cache.drop(STOCK_VIEWS)
     if crossed_zero == "1":
         cache.drop(IN_STOCK_LISTS)
@@ -88,6 +98,12 @@ def _stock_changed(cache: ResponseCache, payload: str) -> None:
 async def change_listener(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: listen for changes while the app runs; the caches are live only meanwhile."""
     responses, sessions, replicas = app[RESPONSE_CACHE], app[SESSION_CACHE], app.get(REPLICAS)
+    stock, order_figures = app[STOCK_MAP], app[ORDER_FIGURES]
+
+    def on_order_figures(payload: str) -> None:
+        if not order_figures.on_notification(payload):
+            responses.drop(HEADLINE_FIGURES)
+
     events = app[EVENT_FEED]
 
     def on_state(listening: bool) -> None:
@@ -117,10 +133,11 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
         app[SETTINGS].database_listen_url or app[DATABASE].config.dsn,
         {
             CATALOGUE_CHANNEL: heard(lambda _: responses.clear()),
-            STOCK_CHANNEL: heard(lambda payload: _stock_changed(responses, payload)),
+            STOCK_CHANNEL: heard(lambda payload: _stock_changed(responses, stock, payload)),
             SESSIONS_CHANNEL: sessions.on_notification,  # its revoked_hooks close event streams too
             EVENTS_CHANNEL: events.on_notification,
             TABLE_CHANNEL: heard(lambda table: responses.drop(table_tag(table))),
+            ORDER_FIGURES_CHANNEL: heard(on_order_figures),
             # After the same transaction's session notifications: this worker has dropped them.
             REVOKED_CHANNEL: acknowledger(app[DATABASE], lambda: listener.id),
             ACK_CHANNEL: revocations.on_ack,

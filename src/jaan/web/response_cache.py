@@ -5,6 +5,10 @@ see :mod:`jaan.shop.freshness`) drops every entry tagged with what changed.  The
 used only while the worker is listening: when the LISTEN connection is down, notifications
 could be missed, so it is emptied and bypassed until the listener is back (never trusted alone).
 Entries are evicted least recently used first past a byte budget.
+
+A body may also be kept with holes that are filled when it is served (:class:`Overlaid`: the
+catalogue's stock, :mod:`jaan.shop.stock_overlay`), so a change to what fills them patches the
+served body instead of dropping the entry; its ETag follows what is served.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import hdrs, web
 from prometheus_client import Counter
@@ -49,17 +54,39 @@ def _count_drops(tag: str, entries: int) -> None:
     child.inc(entries)
 
 
+class Overlaid(Protocol):
+    """A body completed when served, from data kept fresh elsewhere (notifications)."""
+
+    @property
+    def size(self) -> int:
+        """Bytes it holds, for the cache's budget."""
+
+    def current(self) -> tuple[bytes, str]:
+        """The body as it is to be served now, and its ETag."""
+
+
 @dataclass(frozen=True)
 class Cached:
-    body: bytes
+    body: bytes  # empty when `overlay` completes the body
     etag: str
     tags: frozenset[str]
     expires_at: float | None = None  # wall-clock seconds; None: until a tag is dropped
+    overlay: Overlaid | None = None
+
+    def current(self) -> tuple[bytes, str]:
+        """The body to serve and its ETag."""
+        return (self.body, self.etag) if self.overlay is None else self.overlay.current()
+
+    @property
+    def size(self) -> int:
+        return len(self.body) if self.overlay is None else self.overlay.size
 
 
-# What a build returns: the encoded body and its tags, and optionally when it stops being true
-# whatever the database does (an answer that depends on the store's date expires at its midnight).
-Built = tuple[bytes, Iterable[str]] | tuple[bytes, Iterable[str], float]
+# What a build returns: the encoded body (or one with holes) and its tags, and optionally when it
+# stops being true whatever the database does (an answer that depends on the store's date expires
+# at its midnight).
+Body = bytes | Overlaid
+Built = tuple[Body, Iterable[str]] | tuple[Body, Iterable[str], float]
 Build = Callable[[], Awaitable[Built]]
 
 
@@ -76,6 +103,8 @@ class ResponseCache:
         self._generation = self._cleared_at = 0
         self._dropped_at: dict[str, int] = {}
         self.hits = self.misses = 0
+        # Called whenever the cache empties (what completes overlaid bodies must empty with it).
+        self.on_clear: list[Callable[[], None]] = []
 
     async def fetch(self, key: Hashable, build: Build) -> Cached:
         """The cached response for `key`, built once by `build` (body, tags[, expires_at]) when missing.
@@ -106,7 +135,7 @@ class ResponseCache:
             body, tags = built[0], frozenset(built[1])
             expires_at = built[2] if len(built) == 3 else None
             if self._changed_since(started, tags):  # built from data that changed meanwhile
-                entry = Cached(body, etag_of(body), tags, expires_at)
+                entry = _entry(body, tags, expires_at)
             else:
                 entry = self.put(key, body, tags, expires_at)
             future.set_result(entry)
@@ -137,17 +166,18 @@ class ResponseCache:
         _count_lookup(key, "hit")
         return entry
 
-    def put(self, key: Hashable, body: bytes, tags: Iterable[str], expires_at: float | None = None) -> Cached:
+    def put(self, key: Hashable, body: Body, tags: Iterable[str], expires_at: float | None = None) -> Cached:
         """Remember an encoded body (while live) and return it with its ETag (prefer :meth:`fetch`)."""
-        entry = Cached(body, etag_of(body), frozenset(tags), expires_at)
-        if not self.live or len(body) > self.max_bytes // 8:
+        entry = _entry(body, frozenset(tags), expires_at)
+        if not self.live or entry.size > self.max_bytes // 8:
             return entry
-        # orjson hands back bytes that keep their whole working buffer (4-8 KB, whatever the
-        # length): a kept body is copied to its own size, or 5,000 products cost 40 MB a worker.
-        entry = Cached(bytes(memoryview(body)), entry.etag, entry.tags, expires_at)
+        if isinstance(body, bytes):
+            # orjson hands back bytes that keep their whole working buffer (4-8 KB, whatever the
+            # length): a kept body is copied to its own size, or 5,000 products cost 40 MB a worker.
+            entry = Cached(bytes(memoryview(body)), entry.etag, entry.tags, expires_at)
         self._remove(key)
         self._entries[key] = entry
-        self._bytes += len(body)
+        self._bytes += entry.size
         for tag in entry.tags:
             self._keys_by_tag.setdefault(tag, set()).add(key)
         while self._bytes > self.max_bytes:
@@ -173,6 +203,8 @@ class ResponseCache:
         self._entries.clear()
         self._keys_by_tag.clear()
         self._bytes = 0
+        for hook in self.on_clear:
+            hook()
 
     def _changed_since(self, generation: int, tags: frozenset[str]) -> bool:
         if self._cleared_at > generation:
@@ -188,7 +220,7 @@ class ResponseCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
-        self._bytes -= len(entry.body)
+        self._bytes -= entry.size
         for tag in entry.tags:
             keys = self._keys_by_tag.get(tag)
             if keys is not None:
@@ -200,6 +232,12 @@ class ResponseCache:
         return len(self._entries)
 
 
+def _entry(body: Body, tags: frozenset[str], expires_at: float | None) -> Cached:
+    if isinstance(body, bytes):
+        return Cached(body, etag_of(body), tags, expires_at)
+    return Cached(b"", "", tags, expires_at, body)
+
+
 def cached_response(
     request: web.Request, entry: Cached, max_age: int = DEFAULT_MAX_AGE, *, private: bool = False
 ) -> web.Response:
@@ -209,11 +247,12 @@ def cached_response(
     cache, and are revalidated on every use.
     """
     control = "private, no-cache" if private else f"public, max-age={max_age}, must-revalidate"
-    headers = {hdrs.ETAG: entry.etag, hdrs.CACHE_CONTROL: control}
+    body, etag = entry.current()
+    headers = {hdrs.ETAG: etag, hdrs.CACHE_CONTROL: control}
     if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
-    if if_none_match and matches(if_none_match, entry.etag):
+    if if_none_match and matches(if_none_match, etag):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=entry.body, content_type="application/json", headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 RESPONSE_CACHE: web.AppKey[ResponseCache] = web.AppKey("response_cache", ResponseCache)

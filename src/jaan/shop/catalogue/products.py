@@ -16,6 +16,7 @@ from jaan.db.pool import Cursor, Row
 from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.freshness import IN_STOCK_LISTS, product_tag, read_catalogue
+from jaan.shop.stock_overlay import STOCK_MAP, Stock, StockedPage, with_holes
 from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput, NotFound
@@ -180,13 +181,17 @@ class OneProduct(Envelope[PublicProduct]):
     responses={200: ProductList},
 )
 async def get_products(request: web.Request, query: ProductFilter) -> web.Response:
-    async def build() -> tuple[bytes, list[str]]:
+    # Kept until a catalogue change; stock changes are overlaid (jaan.shop.stock_overlay), except
+    # that an in-stock-only list is dropped when one of its products runs out or comes back.
+    async def build() -> tuple[StockedPage, list[str]]:
         rows, total = await read_catalogue(request.app, lambda cur: list_products(cur, query))
-        body = {"success": True, "data": query.result([public_product(row) for row in rows], total)}
+        products = [public_product(row) for row in rows]
+        built: dict[int, Stock] = dict(with_holes(product) for product in products)
+        body = dumps({"success": True, "data": query.result(products, total)})
         tags = [product_tag(row["id"]) for row in rows]
         if query.in_stock_only:
             tags.append(IN_STOCK_LISTS)
-        return dumps(body), tags
+        return StockedPage(request.app[STOCK_MAP], body, built), tags
 
     key = ("products", *query.__dict__.values())
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch(key, build))
@@ -202,8 +207,11 @@ async def get_products(request: web.Request, query: ProductFilter) -> web.Respon
 async def get_product_by_slug(request: web.Request) -> web.Response:
     slug = request.match_info["slug"]
 
-    async def build() -> tuple[bytes, list[str]]:
+    async def build() -> tuple[StockedPage, list[str]]:
         row = await read_catalogue(request.app, lambda cur: product_by_slug(cur, slug))
-        return dumps({"success": True, "data": public_product(row)}), [product_tag(row["id"])]
+        product = public_product(row)
+        built = dict([with_holes(product)])
+        body = dumps({"success": True, "data": product})
+        return StockedPage(request.app[STOCK_MAP], body, built), [product_tag(row["id"])]
 
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch(("product", slug), build))

@@ -10,10 +10,11 @@ from aiohttp import web
 from jaan.routes import Access, RouteTable
 from jaan.shop.dashboard import figures
 from jaan.shop.dashboard.figures import Period
+from jaan.shop.dashboard.headline import HEADLINE_FIGURES, ORDER_FIGURES, HeadlineFigures, Snapshot
 from jaan.shop.freshness import table_tag
 from jaan.state import DATABASE
 from jaan.web.answers import AnyObject, Envelope
-from jaan.web.envelope import dumps, money, ok
+from jaan.web.envelope import money, ok
 from jaan.web.errors import InvalidInput
 from jaan.web.fields import Date
 from jaan.web.input import Query
@@ -44,6 +45,8 @@ WITH zone AS (
     SELECT tz, (now() AT TIME ZONE tz)::date AS today FROM zone
 )
 SELECT (SELECT count(*) FROM users)::int AS "totalUsers",
+       -- Which transactions this statement saw: the order changes heard are counted only if not.
+       pg_current_snapshot()::text AS snapshot,
        -- When the store's day ends: "overdue" changes then, with no write to announce it.
        (SELECT extract(epoch FROM (today + 1)::timestamp AT TIME ZONE tz)::float8 FROM clock) AS day_ends_at,
        (SELECT count(*) FROM products WHERE archived_at IS NULL)::int AS "totalProducts",
@@ -77,15 +80,17 @@ _RECENT_ACTIVITY_SQL = (
     "GET", "/api/admin/stats", access=Access.ADMIN, summary="Headline figures of the store", responses={200: Figures}
 )
 async def stats(request: web.Request) -> web.Response:
-    async def build() -> tuple[bytes, list[str], float]:
+    async def build() -> tuple[HeadlineFigures, list[str], float]:
+        headline = request.app[ORDER_FIGURES].listen()  # before the read: it hears every change after
         figures_now = await request.app[DATABASE].fetch_one(_STATS_SQL)
         assert figures_now is not None
         day_ends_at = figures_now.pop("day_ends_at")
-        body = dumps({"success": True, "data": figures_now})
-        return body, [table_tag(t) for t in ("orders", "invoices", "users")], day_ends_at
+        headline.read(figures_now, Snapshot.parse(figures_now.pop("snapshot")))
+        return headline, [table_tag("invoices"), table_tag("users"), HEADLINE_FIGURES], day_ends_at
 
-    # Kept until an order, invoice or user is written (a product change, a setting such as the
-    # store's time zone, empties the whole cache), or the store's day ends (overdueInvoices).
+    # Orders change the figures as they are written (jaan.shop.dashboard.headline); they are kept
+    # until an invoice or user is written (a product change, a setting such as the store's time
+    # zone, empties the whole cache), or the store's day ends (overdueInvoices).
     return cached_response(request, await request.app[RESPONSE_CACHE].fetch("admin stats", build), private=True)
 
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from jaan.metrics import IDEMPOTENT_REPLAYS, ORDERS_PLACED, ORDERS_REFUSED_FOR_STOCK
 from jaan.routes import Access, RouteTable
 from jaan.shop.accounts.middleware import current_user
+from jaan.shop.dashboard.headline import HEADLINE_FIGURES
 from jaan.shop.freshness import table_tag
 from jaan.shop.inventory.ledger import InsufficientStock
 from jaan.shop.orders import idempotency
@@ -207,4 +208,5 @@ async def set_order_status(request: web.Request, body: StatusChange) -> web.Resp
         current_user(request),
     )
     request.app[RESPONSE_CACHE].drop(table_tag("orders"))
+    request.app[RESPONSE_CACHE].drop(HEADLINE_FIGURES)
     return ok(order)

@@ -1,0 +1,74 @@
+"""Stock overlaid on kept pages: filled from the stock heard, re-rendered (new ETag) only when it moved."""
+
+from __future__ import annotations
+
+import orjson
+
+from jaan.shop.stock_overlay import StockedPage, StockMap, with_holes
+from jaan.web.envelope import dumps
+from jaan.web.response_cache import ResponseCache
+
+
+def page(stock: StockMap, *products: dict) -> StockedPage:
+    built = dict(with_holes(product) for product in products)
+    return StockedPage(stock, dumps({"success": True, "data": list(products)}), built)
+
+
+def shown(overlaid: StockedPage) -> dict[int, tuple[int, str]]:
+    body, _ = overlaid.current()
+    return {row["id"]: (row["stock_quantity"], row["stock_status"]) for row in orjson.loads(body)["data"]}
+
+
+def product(product_id: int, quantity: int, description: str = "") -> dict:
+    status = "out_of_stock" if quantity <= 0 else "low_stock" if quantity <= 10 else "in_stock"
+    return {"id": product_id, "description": description, "stock_quantity": quantity, "stock_status": status}
+
+
+def test_a_page_shows_what_it_was_built_with_until_stock_is_heard():
+    stock = StockMap()
+    overlaid = page(stock, product(1, 20), product(2, 5))
+    assert shown(overlaid) == {1: (20, "in_stock"), 2: (5, "low_stock")}
+    stock.heard(1, 0, "out_of_stock")
+    assert shown(overlaid) == {1: (0, "out_of_stock"), 2: (5, "low_stock")}
+
+
+def test_the_etag_moves_only_when_a_product_of_the_page_changes():
+    stock = StockMap()
+    overlaid = page(stock, product(1, 20))
+    body, etag = overlaid.current()
+    stock.heard(99, 3, "low_stock")  # another product
+    assert overlaid.current() == (body, etag)
+    stock.heard(1, 19, "in_stock")
+    assert overlaid.current()[1] != etag
+    stock.clear()  # emptied: back to what it was built with
+    assert overlaid.current() == (body, etag)
+
+
+def test_a_product_forgotten_here_shows_what_was_built():
+    stock = StockMap()
+    stock.heard(1, 7, "low_stock")
+    overlaid = page(stock, product(1, 12))
+    assert shown(overlaid) == {1: (7, "low_stock")}
+    stock.forget(1)
+    assert shown(overlaid) == {1: (12, "in_stock")}
+
+
+def test_text_that_looks_like_a_hole_is_left_alone():
+    stock = StockMap()
+    stock.heard(1, 3, "low_stock")
+    sneaky = '"\\u0000q1" "stock_quantity":"\\u0000q1"'
+    overlaid = page(stock, product(1, 20, description=sneaky))
+    body, _ = overlaid.current()
+    assert orjson.loads(body)["data"][0]["description"] == sneaky
+    assert shown(overlaid) == {1: (3, "low_stock")}
+
+
+def test_the_response_cache_keeps_overlaid_pages_and_empties_the_map_with_itself():
+    cache, stock = ResponseCache(), StockMap()
+    cache.on_clear.append(stock.clear)
+    cache.set_live(True)
+    entry = cache.put("page", page(stock, product(1, 20)), ["product:1"])
+    assert cache.get("page") is entry and entry.size > 0
+    stock.heard(1, 2, "low_stock")
+    cache.clear()
+    assert len(stock) == 0 and cache.get("page") is None
