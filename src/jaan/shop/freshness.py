@@ -83,7 +83,7 @@ def forget_stock_here(request: web.Request, product_id: int) -> None:
 
 
 def _stock_changed(cache: ResponseCache, stock: StockMap, payload: str) -> None:
-    """'<id>:<crossed zero>:<count>:<status>' (0019): the pages keep, the map takes the new stock;
+    """'<id>:<crossed zero>:<count>:<status>' (0020): the pages keep, the map takes the new stock;
     without the count (0008's payload, or this worker's own change): drop what shows the product."""
     product_id, crossed_zero, quantity, status = [*payload.split(":"), "", "", ""][:4]
     if quantity and status in STATUSES:

@@ -4,7 +4,7 @@ An order changes the stock of a few products, and each shows on many cached list
 product page. Rather than drop and rebuild all of those, a page is kept with holes where its
 products' ``stock_quantity`` and ``stock_status`` go, and each worker keeps a :class:`StockMap` of
 the stock it has heard of: every stock notification carries the new count and status
-(migrations/0019) and the map takes it as it arrives. Serving a page fills its holes from the map,
+(migrations/0020) and the map takes it as it arrives. Serving a page fills its holes from the map,
 or, for a product the map has not heard of since it was last emptied, from the values the page was
 built with: that page was read after the emptying, so after every notification the map has missed.
 A page renders again (a new body, a new ETag) only when one of its products' stock has changed.

@@ -2,7 +2,7 @@
 
 Every order used to drop the cached ``GET /api/admin/stats`` in every worker, and the next request
 recounted every order. Now each change to an order arrives as a notification with the writing
-transaction's id and the row's old and new status and total (migrations/0020), and the figures a
+transaction's id and the row's old and new status and total (migrations/0021), and the figures a
 worker keeps take it as a difference: orders, pending orders, revenue. The figures are read together
 with the snapshot they were read in (``pg_current_snapshot()``), so a change the read already
 counted is skipped, whichever of the read and the notification came first. Invoices and users still
