@@ -152,6 +152,11 @@ def compute(before: Snapshot, after: Snapshot, statement_figures: dict[str, Any]
         for labels, count in _delta(before, after, "jaan_response_cache_drops_total").items()
     }
 
+    patches = {
+        dict(labels)["change"]: int(count)
+        for labels, count in _delta(before, after, "jaan_response_cache_patches_total").items()
+    }
+
     acquire_count = sum(_delta(before, after, "jaan_db_acquire_seconds_count").values())
     acquire_sum = sum(_delta(before, after, "jaan_db_acquire_seconds_sum").values())
     quick = _total(_delta(before, after, "jaan_db_acquire_seconds_bucket"), le=WAIT_BOUND_S)
@@ -170,6 +175,8 @@ def compute(before: Snapshot, after: Snapshot, statement_figures: dict[str, Any]
             "orders_placed": int(orders),
             "entries_dropped": dict(sorted(drops.items())),
             "entries_dropped_per_order": round(sum(drops.values()) / orders, 2) if orders else None,
+            "patched": dict(sorted(patches.items())),
+            "patched_per_order": round(sum(patches.values()) / orders, 2) if orders else None,
         },
         "pool": {
             "acquires": int(acquire_count),
@@ -237,6 +244,7 @@ def tables(found: dict[str, Any]) -> str:
     overall, session = found["response_cache"]["overall"], found["session_cache"]
     invalidations, pool, trips = found["invalidations"], found["pool"], found["round_trips"]
     dropped = ", ".join(f"{tag} {count:,}" for tag, count in invalidations["entries_dropped"].items()) or "none"
+    patched = ", ".join(f"{change} {count:,}" for change, count in invalidations.get("patched", {}).items()) or "none"
     lines += [
         "",
         f"- response cache: {_pct(overall['hit_rate'])} hits ({overall['hit']:,} hits, {overall['miss']:,} misses,"
@@ -245,6 +253,14 @@ def tables(found: dict[str, Any]) -> str:
         f"- session cache: {_pct(session['hit_rate'])} hits",
         f"- invalidations: {invalidations['orders_placed']:,} orders placed; cached answers dropped (all workers):"
         f" {dropped}; {invalidations['entries_dropped_per_order'] or '–'} per order",
+        *(
+            [
+                f"- patched in place instead (all workers): {patched};"
+                f" {invalidations['patched_per_order'] or '–'} per order"
+            ]
+            if "patched" in invalidations  # runs before the counter existed have none
+            else []
+        ),
         f"- pool: {pool['acquires']:,} connections acquired, {_pct(pool['waited_share'])} waited over"
         f" {pool['wait_bound_ms']:g} ms, mean wait {_fmt(pool['mean_wait_ms'])} ms",
         f"- database round trips: {trips['count']:,} ({trips['per_request'] or 0:.2f} per request),"

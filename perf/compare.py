@@ -146,8 +146,11 @@ def breakdowns(a: Results, b: Results) -> list[str]:
             lines.append(f"| cache hit rate: {entry} | {_ratio(hit_x)} | {_ratio(hit_y)} |")
         per_order_x = x["invalidations"]["entries_dropped_per_order"]
         per_order_y = y["invalidations"]["entries_dropped_per_order"]
+        patched_x = x["invalidations"].get("patched_per_order")
+        patched_y = y["invalidations"].get("patched_per_order")
         lines += [
             f"| cached answers dropped per order | {_fmt(per_order_x, 2)} | {_fmt(per_order_y, 2)} |",
+            f"| changes patched in place per order | {_fmt(patched_x, 2)} | {_fmt(patched_y, 2)} |",
             f"| connections that waited over 1 ms | {_ratio(x['pool']['waited_share'])}"
             f" | {_ratio(y['pool']['waited_share'])} |",
             f"| database round trips per request | {_fmt(x['round_trips']['per_request'], 2)}"

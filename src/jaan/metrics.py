@@ -110,6 +110,12 @@ RESPONSE_CACHE_DROPS = counter(
     " in-stock-lists; all: the whole cache), summed over the workers",
     ("tag",),
 )
+RESPONSE_CACHE_PATCHES = counter(
+    "jaan_response_cache_patches_total",
+    "changes applied to cached answers in place instead of dropping them, by what changed (stock: a"
+    " product's stock overlaid on its pages and lists; order figures: the admin's headline figures)",
+    ("change",),
+)
 
 # -- the master ------------------------------------------------------------------------------------
 WORKERS = gauge("jaan_workers", "worker processes by state (starting, ready, draining, killed)", ("state",))

@@ -145,6 +145,7 @@ def test_the_breakdown_takes_the_runs_increase_of_each_counter() -> None:
             _sample("jaan_response_cache_lookups_total", 60, entry="products", result="miss"),
             _sample("jaan_response_cache_drops_total", 250, tag="product"),
             _sample("jaan_orders_placed_total", 100),
+            _sample("jaan_response_cache_patches_total", 300, change="stock"),
             _sample("jaan_db_acquire_seconds_count", 210),
             _sample("jaan_db_acquire_seconds_sum", 0.4),
             _sample("jaan_db_acquire_seconds_bucket", 150, le="0.001"),
@@ -157,6 +158,7 @@ def test_the_breakdown_takes_the_runs_increase_of_each_counter() -> None:
     assert orders["time_share"] == 0.25 and products["time_share"] == 0.75
     assert found["response_cache"]["by_entry"]["products"] == {"hit": 240, "miss": 60, "bypass": 0, "hit_rate": 0.8}
     assert found["invalidations"]["entries_dropped_per_order"] == 2.5
+    assert found["invalidations"]["patched"] == {"stock": 300} and found["invalidations"]["patched_per_order"] == 3
     assert found["pool"] == {
         "acquires": 200,
         "waited": 50,
