@@ -83,9 +83,12 @@ def pgbench_binary() -> Path | None:
 
 
 def run(
-    cluster: EmbeddedPostgres, script: str, clients: int, threads: int, duration: float, work: Path
+    database: EmbeddedPostgres | str, script: str, clients: int, threads: int, duration: float, work: Path
 ) -> dict[str, Any]:
-    """Run one script for `duration` seconds at `clients` connections; tps and latency percentiles (ms)."""
+    """Run one script for `duration` seconds at `clients` connections; tps and latency percentiles (ms).
+
+    `database`: the embedded cluster (its socket), or a PostgreSQL URL (a rehearsal's primary).
+    """
     binary = pgbench_binary()
     if binary is None:
         raise RuntimeError("pgbench not found (it comes with the PostgreSQL server package)")
@@ -102,10 +105,12 @@ def run(
         f"--time={max(1, round(duration))}",
         "--file=script.sql",
         "--log",
-        f"--host={cluster.socket_dir}",
-        "--port=5432",
-        "--username=jaan",
-        "jaan",
+        # A URL as the database name is a connection string to libpq.
+        *(
+            [database]
+            if isinstance(database, str)
+            else [f"--host={database.socket_dir}", "--port=5432", "--username=jaan", "jaan"]
+        ),
     ]
     done = subprocess.run(
         command, cwd=work, capture_output=True, text=True, timeout=duration + 60, check=False, start_new_session=True

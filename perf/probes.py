@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import psycopg2
@@ -88,11 +88,27 @@ class ServerProcesses:
         return [self.root] + [pid for pid in children(self.root) if command_line(pid).startswith(self.prefix)]
 
 
+class Processes(Protocol):
+    """What a sampler watches: the pids alive now."""
+
+    def pids(self) -> list[int]: ...
+
+
+@dataclass
+class ManyServers:
+    """Several servers' processes as one (the hosts of a rehearsal)."""
+
+    servers: list[ServerProcesses]
+
+    def pids(self) -> list[int]:
+        return [pid for server in self.servers for pid in server.pids()]
+
+
 @dataclass
 class Sampler:
     """Peak memory of a server's processes and peak database connections, sampled in a thread."""
 
-    processes: ServerProcesses
+    processes: Processes
     dsn: str | None = None
     interval: float = 0.25
     _peak_rss: int = 0
@@ -186,7 +202,7 @@ class Sampler:
 
 
 @contextlib.contextmanager
-def sampling(processes: ServerProcesses, dsn: str | None, into: dict[str, Any]) -> Iterator[None]:
+def sampling(processes: Processes, dsn: str | None, into: dict[str, Any]) -> Iterator[None]:
     """Sample for the duration of the block; the summary is merged into `into`."""
     sampler = Sampler(processes, dsn)
     sampler.start()

@@ -111,6 +111,75 @@ def access_log_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def service_line(meta: dict[str, Any]) -> str:
+    """The header's line on what served the load: our bin/serve, or a rehearsal's topology."""
+    budget = meta["budget"]
+    pools = f"connection budget {budget['total']} ({budget['workers']} pools of max {budget['pool_max']})"
+    data = " / ".join(f"{n:,} {k}" for k, n in meta["data_set"].items())
+    topology = meta.get("topology")
+    if not topology:
+        workers = f"`bin/serve --workers {meta['options']['workers']}` = {meta['workers']} workers"
+        return f"- service: {workers}; {pools}; data set {data}"
+    hosts = len(topology["hosts"])
+    return (
+        f"- **through a topology** (`perf/run --topology {topology['directory']}`): nginx {topology['url']} ->"
+        f" {hosts} host{'s' * (hosts != 1)} ({meta['workers']} workers in all, access log off) ->"
+        f" {'PgBouncer -> ' if topology['pgbouncer'] else ''}a primary with {topology['replicas']} replica(s),"
+        f" all on this machine; per host {pools}; data set {data} (see the notes)"
+    )
+
+
+def topology_table(results: dict[str, Any]) -> list[str]:
+    """With ``--topology --direct``: each scenario through nginx and straight to each host, and nginx's cost."""
+    direct = results.get("direct", {})
+    if not direct:
+        return []
+    hosts = len(results["meta"]["topology"]["hosts"])
+    lines = [
+        "",
+        "## Through nginx and each host directly",
+        "",
+        "Each scenario ran through nginx and then, right after, straight to each host named (nginx bypassed)."
+        " nginx CPU µs/req is nginx's own CPU time (master + workers) over the run per request: what it adds"
+        " per request on this machine's cores. hosts CPU µs/req is the app hosts' (masters + workers)."
+        " Added p50 = p50 through nginx − p50 directly."
+        + (
+            " With one host both runs reach the same host, so req/s and latency differ by nginx alone."
+            if hosts == 1
+            else f" Through nginx the load is spread over {hosts} hosts, directly it reaches one."
+        ),
+        "",
+        "| scenario | reached | req/s | p50 ms | p99 ms | hosts CPU µs/req | nginx CPU µs/req | req/s vs nginx"
+        " | added p50 ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, run in results["scenarios"].items():
+        title = run.get("title", name)
+        if "error" in run:
+            lines.append(f"| {title} | nginx | failed: {run['error']} |" + " |" * 6)
+            continue
+        lines.append(
+            f"| {title} | nginx, {hosts} host{'s' * (hosts != 1)} | {_num(run['ok_rps'])}"
+            f" | {_num(run['latency_ms']['p50'], 1)} | {_num(run['latency_ms']['p99'], 1)}"
+            f" | {_num(run.get('cpu_us_per_request'), 1)} | {_num(run.get('nginx_cpu_us_per_request'), 1)} | | |"
+        )
+        for label, runs in direct.items():
+            one = runs.get(name)
+            if one is None:
+                continue
+            if "error" in one:
+                lines.append(f"| | {label} directly | failed: {one['error']} |" + " |" * 6)
+                continue
+            ratio = one["ok_rps"] / run["ok_rps"] if run["ok_rps"] else None
+            added = run["latency_ms"]["p50"] - one["latency_ms"]["p50"]
+            lines.append(
+                f"| | {label} directly | {_num(one['ok_rps'])} | {_num(one['latency_ms']['p50'], 1)}"
+                f" | {_num(one['latency_ms']['p99'], 1)} | {_num(one.get('cpu_us_per_request'), 1)} | –"
+                f" | {_ratio(ratio)} | {added:+,.1f} |"
+            )
+    return lines
+
+
 def targets_table(results: dict[str, Any]) -> list[str]:
     """Issue 14's targets with the measured figures, as Markdown rows (evaluated afresh, so an older
     results.json is read against today's targets)."""
@@ -185,9 +254,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         f"- commit `{meta['commit']}`{' (with uncommitted changes)' if meta.get('dirty') else ''}",
         f"- machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gb']} GB, {machine['kernel']},"
         f" load average before {machine['load_before']}, after {machine['load_after']}",
-        f"- service: `bin/serve --workers {meta['options']['workers']}` = {meta['workers']} workers;"
-        f" connection budget {meta['budget']['total']} ({meta['budget']['workers']} pools of max"
-        f" {meta['budget']['pool_max']}); data set " + " / ".join(f"{n:,} {k}" for k, n in meta["data_set"].items()),
+        service_line(meta),
         f"- load: {meta['wrk']}, {meta['options']['threads']} threads, {meta['options']['duration']} s per scenario"
         f" after {meta['options']['warmup']} s of warm-up, wrk timeout {meta['options']['timeout']} s;"
         f" access log {meta['options'].get('access_log', 'on')};"
@@ -201,6 +268,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "",
         *scenario_table(results),
         *access_log_table(results),
+        *topology_table(results),
         "",
         "## Ceilings",
         "",

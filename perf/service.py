@@ -29,6 +29,7 @@ import psycopg2
 
 from jaan.db.embedded import EmbeddedPostgres
 from jaan.settings import Settings, parse_value
+from perf import probes
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_EMAIL = "perf-admin@example.com"
@@ -168,7 +169,7 @@ class Service:
             input=stdin,
             capture_output=True,
             text=True,
-            env=clean_env(),
+            env=self.command_env(),
             cwd=ROOT,
             timeout=timeout,
             check=False,
@@ -178,6 +179,10 @@ class Service:
         if done.returncode != 0:
             raise ServiceError(f"bin/{name} {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-800:]}")
         return done.stdout
+
+    def command_env(self) -> dict[str, str]:
+        """The environment of bin/seed, bin/admin and bin/serve status for this service."""
+        return clean_env()
 
     def seed(self, data: DataSet) -> str:
         """Fill the scratch database; bin/seed's summary."""
@@ -262,6 +267,15 @@ class Service:
     @property
     def cluster(self) -> EmbeddedPostgres:
         return EmbeddedPostgres(self.data_dir)
+
+    @property
+    def dsn(self) -> str:
+        """The database the service serves (its embedded cluster)."""
+        return self.cluster.dsn
+
+    def processes(self) -> probes.Processes:
+        """The master and its workers, for the samplers (not the embedded PostgreSQL, also its child)."""
+        return probes.ServerProcesses(int(self.status()["master"]["pid"]), prefix="jaan:")
 
     def remove_data(self) -> None:
         """Delete the scratch database (and the cluster, when it had to live outside the data directory)."""

@@ -46,6 +46,7 @@ from perf.service import (
     wait_quiet,
 )
 from perf.service import prepare as prepare_inputs
+from perf.topology import Rehearsal, direct_hosts, read_topology
 
 RESULTS = ROOT / "perf" / "results"
 
@@ -115,6 +116,25 @@ def parser() -> argparse.ArgumentParser:
         help="with --readme: the latest figures (default), or mix: the mixed scenario's breakdown alone",
     )
     p.add_argument("--readme-file", type=Path, default=readme.README, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--topology",
+        type=Path,
+        metavar="DIR",
+        help="run the scenarios through the nginx of a running rehearsal (deploy/rehearse up DIR) instead of"
+        " starting bin/serve; its database is seeded through the primary unless it holds a seeded shop",
+    )
+    p.add_argument(
+        "--direct",
+        default="",
+        metavar="HOSTS",
+        help="with --topology: also run each scenario against these hosts directly, nginx bypassed"
+        " (all, or indices such as 0,1), for the cost nginx adds per request (default: none)",
+    )
+    p.add_argument(
+        "--reset-data",
+        action="store_true",
+        help="with --topology: replace the shop data of a rehearsal whose database bin/seed did not fill",
+    )
     p.add_argument("--keep-data", action="store_true", help="keep the scratch database after the run")
     return p
 
@@ -195,10 +215,20 @@ class Run:
         self.customers = args.customers or (3 if self.quick else 8)
         self.order_products = args.order_products or (20 if self.quick else 200)
         self.scenarios = select(args.scenarios)
+        self.topology = args.topology is not None
         self.started = dt.datetime.now(dt.UTC)
         self.stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
         self.dir: Path = args.out.resolve() / self.stamp
         self.service = Service(self.dir / "data", self.dir / "logs")
+        # --topology: a running rehearsal stands in for our bin/serve; --direct adds its hosts one by one.
+        self.rehearsal: Rehearsal | None = None
+        self.direct: dict[str, Rehearsal] = {}
+        if args.topology is not None:
+            self.rehearsal = Rehearsal(args.topology.resolve(), self.dir / "data", self.dir / "logs")
+            self.service = self.rehearsal
+            self.direct = {
+                f"host{i}": self.rehearsal.host_view(i) for i in direct_hosts(args.direct, len(self.rehearsal.hosts))
+            }
         # --access-log both: a twin bin/serve with the access log off, on the same database, measured
         # right after the service for each scenario (the same load on the machine, as near as can be).
         self.twin: Service | None = None
@@ -222,10 +252,12 @@ class Run:
                     "threads": args.threads,
                     "timeout": args.timeout,
                     "scenarios": [s.name for s in self.scenarios],
-                    "access_log": args.access_log,
+                    # The rehearsal's hosts run without their access log (deploy/rehearse).
+                    "access_log": "off (the rehearsal's)" if self.topology else args.access_log,
                     "rounds": args.rounds,
                 },
                 "data_set": dict((TINY if self.quick else FULL).__dict__),
+                "topology": self.rehearsal.describe() if self.rehearsal else None,
             },
             "scenarios": {},
             "ceilings": {"hello": {}, "pgbench": {}},
@@ -239,12 +271,18 @@ class Run:
         """Seed, create the admin, serve, and gather sessions, slugs, terms and stock."""
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         data = TINY if self.quick else FULL
-        _say(f"seeding {data} into {self.service.data_dir}")
-        self.service.seed(data)
-        self.service.create_admin()
         access_log = self.args.access_log != "off"
-        _say(f"starting bin/serve --workers {self.args.workers} (access log {'on' if access_log else 'off'})")
-        self.service.start(self.args.workers, access_log=access_log)
+        if self.rehearsal is not None:
+            self.rehearsal.start(self.args.workers)  # every host answers
+            _say(f"the rehearsal in {self.rehearsal.directory}: nginx {self.rehearsal.url}")
+            self.results["notes"].append(self.rehearsal.seed_or_reuse(data, self.args.reset_data))
+            self.service.create_admin()
+        else:
+            _say(f"seeding {data} into {self.service.data_dir}")
+            self.service.seed(data)
+            self.service.create_admin()
+            _say(f"starting bin/serve --workers {self.args.workers} (access log {'on' if access_log else 'off'})")
+            self.service.start(self.args.workers, access_log=access_log)
         status = self.service.status()
         meta = self.results["meta"]
         meta["workers"] = int(status["master"]["workers_wanted"])
@@ -259,7 +297,7 @@ class Run:
         if self.args.access_log == "both":
             self.twin = Service(self.dir / "twin", self.dir / "logs" / "twin")
             _say("starting a twin bin/serve with the access log off, on the same database")
-            self.twin.start(self.args.workers, access_log=False, database_url=self.service.cluster.dsn)
+            self.twin.start(self.args.workers, access_log=False, database_url=self.service.dsn)
         self.inputs = prepare_inputs(self.service.url, self.customers, self.order_products, stock)
         self.results["notes"].append(
             f"stock: {stock:,} units added to each of the {len(self.inputs.order_product_ids)} products the order"
@@ -309,7 +347,7 @@ class Run:
 
     def scenario(self, scenario: Scenario, service: Service) -> dict[str, Any]:
         """Warm up, then measure one scenario with memory, connections (and latency over time) sampled."""
-        dsn = self.service.cluster.dsn
+        dsn = self.service.dsn
         if self.warmup >= 1:
             wrk.run(self._wrk_spec(scenario, self.warmup, service))
         before = None
@@ -318,8 +356,9 @@ class Run:
             service.wait_idle()
             wait_quiet(dsn)
             before = stock_snapshot(dsn, self.inputs.order_product_ids)
-        master = int(service.status()["master"]["pid"])
         sampled: dict[str, Any] = {}
+        proxy: dict[str, Any] = {}
+        nginx = service.nginx_processes() if isinstance(service, Rehearsal) else None
         timeline = probes.Timeline(service.url + scenario.path) if scenario.timeline else None
         read_before: breakdown.Snapshot | str | None = None  # str: why there is no breakdown
         reset_failed: str | None = None
@@ -331,14 +370,18 @@ class Run:
                 pid = int(service.status()["workers"][0]["pid"])
                 worker = profile.Profile(pid, self.duration, self.dir / f"profile-{scenario.name}.txt")
         try:
-            with probes.sampling(probes.ServerProcesses(master, prefix="jaan:"), dsn, sampled):
+            with (
+                probes.sampling(service.processes(), dsn, sampled),
+                probes.sampling(nginx, None, proxy) if nginx else contextlib.nullcontext(),
+            ):
                 if timeline:
                     timeline.start()
                 try:
                     result = wrk.run(self._wrk_spec(scenario, self.duration, service))
                 finally:
                     if timeline:
-                        name = scenario.name if service is self.service else f"{scenario.name}_access_log_off"
+                        label = self._label(service)
+                        name = scenario.name if service is self.service else f"{scenario.name}_{label}"
                         self.results["timeline"][name] = timeline.stop()
         except BaseException:
             if worker is not None:
@@ -357,6 +400,9 @@ class Run:
                 result["breakdown"]["profile"] = worker.finish()
         if result.get("requests"):
             result["cpu_us_per_request"] = round(result["server_cpu_s"] / result["requests"] * 1e6, 1)
+            if proxy:
+                result["nginx_cpu_s"] = proxy["server_cpu_s"]
+                result["nginx_cpu_us_per_request"] = round(proxy["server_cpu_s"] / result["requests"] * 1e6, 1)
         if before is not None:
             assert self.inputs is not None
             service.wait_idle()
@@ -379,9 +425,10 @@ class Run:
         budget = self.results["meta"]["budget"]
         choice = self.args.pgbench_clients
         clients = {"pools": budget["pool_connections"], "budget": budget["total"]}.get(choice) or int(choice)
-        cluster = self.service.cluster
+        # The rehearsal's primary by its URL (pgbench straight to it, no PgBouncer), else our embedded cluster.
+        database = self.service.dsn if self.rehearsal else self.service.cluster
         try:
-            sql = pgbench.scripts(cluster.dsn)
+            sql = pgbench.scripts(self.service.dsn)
         except Exception as exc:  # the catalogue's code is mid-change: report it, keep the run
             for name in wanted:
                 self.results["ceilings"]["pgbench"][name] = {"error": f"capturing the SQL failed: {exc}"}
@@ -390,7 +437,7 @@ class Run:
             _say(f"ceiling: pgbench {name} SQL at {clients} clients")
             try:
                 figures = pgbench.run(
-                    cluster, sql[name], clients, self.args.threads, self.duration, self.dir / "pgbench"
+                    database, sql[name], clients, self.args.threads, self.duration, self.dir / "pgbench"
                 )
                 figures["sql"] = sql[name]
             except (RuntimeError, subprocess.SubprocessError) as exc:
@@ -458,6 +505,12 @@ class Run:
             if cpus:
                 on["access_log_cpu_cost"] = round(statistics.median(cpus) - 1, 4)
 
+    def _label(self, service: Service) -> str:
+        """How results name a service other than the main one: the twin, or a host reached directly."""
+        if service is self.twin:
+            return "access_log_off"
+        return next((label for label, host in self.direct.items() if host is service), "other")
+
     def measure(self, scenario: Scenario, service: Service, into: dict[str, Any], what: str = "") -> None:
         """One scenario against one service, its figures (or why it failed) into `into`."""
         connections = scenario.concurrency(self.args.connections)
@@ -502,7 +555,13 @@ class Run:
         self.prepare()
         for scenario in self.scenarios:
             if self.twin is None:
-                self.measure(scenario, self.service, self.results["scenarios"])
+                self.measure(
+                    scenario, self.service, self.results["scenarios"], " (through nginx)" if self.topology else ""
+                )
+                # The same scenario straight to each host asked for, right after: nginx's cost by difference.
+                for label, host in self.direct.items():
+                    into = self.results.setdefault("direct", {}).setdefault(label, {})
+                    self.measure(scenario, host, into, f" ({label} directly: {host.url})")
             else:
                 self.measure_access_log(scenario, self.twin)
         if not self.args.no_ceilings:
@@ -563,9 +622,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         select(args.scenarios)
+        if args.topology is None and (args.direct or args.reset_data):
+            raise ValueError("--direct and --reset-data go with --topology DIR")
+        if args.topology is not None:
+            if args.access_log != "on":
+                raise ValueError(
+                    "--access-log: a rehearsal's hosts run without it; --topology measures them as they run"
+                )
+            direct_hosts(args.direct, len(read_topology(args.topology.resolve())["hosts"]))
         wrk.wrk_binary()
         import matplotlib  # noqa: F401  (fail now, not after ten minutes of load)
-    except (ValueError, wrk.WrkError) as exc:
+    except (ValueError, wrk.WrkError, ServiceError) as exc:
         print(f"perf/run: {exc}", file=sys.stderr)
         return 2
     except ImportError:
