@@ -129,7 +129,7 @@ class Rehearsal(Service):
         found = self.contents()
         if reset:
             self._bin("seed", "--reset", *data.seed_args())
-            return f"seeded the rehearsal's database with {data} (--reset-data: its earlier shop data replaced)"
+            return "seeded the rehearsal's database with the data set above (--reset-data: its shop data replaced)"
         if found["seeded"]:
             return (
                 f"used the shop data already in the rehearsal's database ({found['products']:,} products,"
@@ -141,7 +141,7 @@ class Rehearsal(Service):
                 f" {found['orders']} orders that bin/seed did not write: pass --reset-data to replace them"
             )
         self._bin("seed", *data.seed_args())
-        return f"seeded the rehearsal's database with {data}"
+        return "seeded the rehearsal's database with the data set above"
 
     # -- the hosts ---------------------------------------------------------------------------------
 
@@ -183,7 +183,6 @@ class Rehearsal(Service):
             "master": {
                 **first,
                 "workers_wanted": sum(int(s["master"]["workers_wanted"]) for s in statuses),
-                "pids": [int(s["master"]["pid"]) for s in statuses],
             },
             "workers": [worker for s in statuses for worker in s["workers"]],
             "hosts": statuses,
