@@ -78,6 +78,45 @@ async def test_an_order_changes_the_stock_on_cached_pages_without_rebuilding_the
     assert RESPONSE_CACHE_PATCHES.labels("stock")._value.get() > patched
 
 
+async def test_the_last_unit_sold_leaves_the_cached_in_stock_lists(make_client, customer, probe_database):
+    """Overlaid stock is not enough when a product runs out: the in-stock-only lists lose the row."""
+    from tests.shop.orders.conftest import cart
+
+    shop = Shop(probe_database)
+    tag = uuid.uuid4().hex[:8]
+    last, plenty = shop.product(stock=2, name=f"Last {tag}"), shop.product(stock=30, name=f"Plenty {tag}")
+    client = await make_client()
+    path = f"/api/products?search={tag}&in_stock_only=true"
+
+    async def listed() -> dict[int, int]:
+        return {row["id"]: row["stock_quantity"] for row in (await (await client.get(path)).json())["data"]["data"]}
+
+    assert await listed() == {last: 2, plenty: 30}  # cached now
+    assert (await client.post("/api/orders", json=cart((last, 2)), headers=customer.headers)).status == 200
+
+    async def gone() -> bool:
+        return await listed() == {plenty: 30}
+
+    await eventually(gone)
+
+
+async def test_a_stock_adjustment_is_on_the_admins_next_read_of_a_cached_page(make_client, admin, probe_database):
+    """The writer's own worker forgets the product's stock at once (before the notification arrives)."""
+    shop = Shop(probe_database)
+    product = shop.product(stock=12)
+    slug = shop.value("SELECT slug FROM products WHERE id = %s", (product,))
+    client = await make_client()
+
+    async def shown() -> int:
+        return (await (await client.get(f"/api/products/slug/{slug}")).json())["data"]["stock_quantity"]
+
+    assert await shown() == 12
+    change = {"productId": product, "adjustmentType": "restock", "quantityChange": 5, "reason": "count"}
+    for expected in (17, 22):  # the second time the stock map has heard of the first
+        assert (await client.post("/api/admin/inventory/adjust", json=change, headers=admin.headers)).status == 200
+        assert await shown() == expected
+
+
 async def test_ending_a_session_is_seen_by_every_worker(make_client, customer, probe_database):
     one, other = await make_client(), await make_client()
     assert (await other.get("/api/auth/user", headers=customer.headers)).status == 200  # cached in `other`

@@ -72,3 +72,17 @@ def test_the_response_cache_keeps_overlaid_pages_and_empties_the_map_with_itself
     stock.heard(1, 2, "low_stock")
     cache.clear()
     assert len(stock) == 0 and cache.get("page") is None
+
+
+def test_a_product_written_here_ignores_notifications_until_the_listener_has_caught_up():
+    now = [100.0]
+    stock = StockMap(clock=lambda: now[0])
+    overlaid = page(stock, product(1, 22))  # read after this worker's own write (22)
+    stock.forget(1)
+    assert not stock.heard(1, 17, "in_stock")  # an earlier change, heard late: its pages are dropped instead
+    assert shown(overlaid) == {1: (22, "in_stock")}
+    stock.caught_up(99.0)  # a probe sent before the write: proves nothing about it
+    assert not stock.heard(1, 17, "in_stock")
+    now[0] = 101.0
+    stock.caught_up(100.5)  # sent after the write: everything committed before it has been heard
+    assert stock.heard(1, 21, "in_stock") and shown(overlaid) == {1: (21, "in_stock")}

@@ -90,8 +90,7 @@ def _stock_changed(cache: ResponseCache, stock: StockMap, payload: str) -> None:
     """'<id>:<crossed zero>:<count>:<status>' (0020): the pages keep, the map takes the new stock;
     without the count (0008's payload, or this worker's own change): drop what shows the product."""
     product_id, crossed_zero, quantity, status = [*payload.split(":"), "", "", ""][:4]
-    if quantity and status in STATUSES:
-        stock.heard(int(product_id), int(quantity), status)
+    if quantity and status in STATUSES and stock.heard(int(product_id), int(quantity), status):
         _STOCK_PATCHED.inc()
     else:
         cache.drop(product_tag(product_id))
@@ -134,6 +133,7 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
 
     def on_alive(deadline: float) -> None:
         sessions.trusted_until = deadline
+        stock.caught_up(deadline - listener.trust_window)  # when the probe that came back was sent
 
     listener = Listener(
         # LISTEN is session state: straight to the primary, never through a transaction pooler.

@@ -9,6 +9,12 @@ or, for a product the map has not heard of since it was last emptied, from the v
 built with: that page was read after the emptying, so after every notification the map has missed.
 A page renders again (a new body, a new ETag) only when one of its products' stock has changed.
 
+A worker that changed a product's stock itself forgets it, and until its listener proves that every
+notification committed before then has arrived (its next liveness probe comes back: notifications
+arrive in commit order), hears that product's notifications as before the overlay: it drops the pages
+showing it, which are rebuilt from the database. So a notification of an earlier change that arrives
+after the write never takes the writer's worker back to stock older than its own write.
+
 The map empties with the response cache (a catalogue change, the listener lost or back), so a
 product id the database reuses never shows another product's stock.
 """
@@ -16,6 +22,8 @@ product id the database reuses never shows another product's stock.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -36,22 +44,34 @@ _HOLE = re.compile(rb'"\\u0000([qs])(\d+)"')
 class StockMap:
     """The stock this worker has heard of since it last emptied, each change numbered."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._stock: dict[int, Stock] = {}
         self._changed_at: dict[int, int] = {}
         self.generation = 0  # moves on with every change heard, forgotten or emptied
         self._cleared_at = 0
+        self._clock = clock
+        self._forgotten_at: dict[int, float] = {}  # written here, its earlier notifications maybe not in
 
-    def heard(self, product_id: int, quantity: int, status: str) -> None:
-        """A stock notification: from now on the product shows this."""
+    def heard(self, product_id: int, quantity: int, status: str) -> bool:
+        """A stock notification: from now on the product shows this. False (and nothing kept) while
+        the product is forgotten here: the caller drops its pages instead."""
+        if product_id in self._forgotten_at:
+            return False
         self._changed(product_id)
         self._stock[product_id] = (quantity, status)
+        return True
 
     def forget(self, product_id: int) -> None:
-        """This worker changed the product's stock itself: pages built from now on (which read the
-        new count) show what they read until its notification arrives."""
+        """This worker changed the product's stock itself (its pages are dropped): pages built from
+        now on read the new count, and show it until :meth:`caught_up` passes this moment."""
         self._changed(product_id)
         self._stock.pop(product_id, None)
+        self._forgotten_at[product_id] = self._clock()
+
+    def caught_up(self, sent: float) -> None:
+        """Every notification committed before `sent` (the clock's time) has been heard."""
+        if self._forgotten_at:
+            self._forgotten_at = {pid: at for pid, at in self._forgotten_at.items() if at >= sent}
 
     def clear(self) -> None:
         self.generation += 1
