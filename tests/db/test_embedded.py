@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -141,6 +142,9 @@ def test_a_cluster_started_by_hand_while_ours_was_down_is_adopted_and_stopped_wi
         by_hand = EmbeddedPostgres(data_dir, options=FAST)
         by_hand.start()
         assert by_hand.process is not None
+        # The shell that started it by hand reaps it when it exits.  Here it is this process's child:
+        # unreaped, it would stay a zombie that looks alive to the stop until its 30 s timeout.
+        threading.Thread(target=by_hand.process.wait, daemon=True).start()
         assert wait_until(lambda: state_after_check() == "running")
         assert supervisor.pid == by_hand.process.pid and supervisor.restarts == 0
     # Leaving the block that started the cluster stops whichever postmaster now runs it.
