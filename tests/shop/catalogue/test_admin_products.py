@@ -141,6 +141,8 @@ async def test_a_duplicate_sku_is_409_and_writes_nothing(make_client, admin, sql
         ({"stock": 1.5}, "stock"),
         ({"comparePrice": "Infinity"}, "comparePrice"),
         ({"weight": -1}, "weight"),
+        ({"weight": False}, "weight"),
+        ({"supplierId": False}, "supplierId"),
         ({"images": "x.png"}, "images"),
         ({"upcCode": "036000291453"}, "upcCode"),
         ({"upcCode": "12345"}, "upcCode"),

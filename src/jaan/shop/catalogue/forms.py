@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from jaan.web.fields import Text
 
+
+def _not_a_bool(value: Any) -> Any:
+    # Literal[0] alone takes false for 0 (false == 0 in Python), and a weight of 0 then divides by
+    # zero in the product's derived price per unit: a 500 where a 400 is due (schemathesis found it).
+    if isinstance(value, bool):
+        raise PydanticCustomError("number", "must be a number")
+    return value
+
+
 # The old admin form sends 0 for an unset number (a weight, a supplier, a case size); it means none.
-Zero = Literal[0]
+Zero = Annotated[Literal[0], BeforeValidator(_not_a_bool)]
 
 
 def upc_a_is_valid(code: str) -> bool:
