@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,20 +50,48 @@ def with_dbname(dsn: str, name: str) -> str:
     return str(psycopg2.extensions.make_dsn(dsn, dbname=name))
 
 
-@pytest.fixture
-def empty_database(server_dsn: str) -> Iterator[str]:
-    """A new, empty database for one test; dropped afterwards."""
+@contextmanager
+def new_database(server_dsn: str, template: str = "template1") -> Iterator[str]:
+    """A new database (a copy of `template`) while the block runs; dropped afterwards."""
     name = f"jaan_test_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(server_dsn)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield with_dbname(server_dsn, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def empty_database(server_dsn: str) -> Iterator[str]:
+    """A new, empty database for one test; dropped afterwards."""
+    with new_database(server_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def migrated_template(server_dsn: str) -> Iterator[str]:
+    """The name of a database with every migration applied that nothing connects to: only copied."""
+    from jaan.db.migrations import apply_migrations
+
+    with new_database(server_dsn) as dsn:
+        apply_migrations(dsn)
+        yield str(psycopg2.extensions.parse_dsn(dsn)["dbname"])
+
+
+@pytest.fixture
+def shop_database(server_dsn: str, migrated_template: str) -> Iterator[str]:
+    """A new database with every migration applied, for one test; dropped afterwards.
+
+    A copy of :func:`migrated_template` (a fifth of the time applying the migrations takes):
+    for the tests that need the shop's tables in a database of their own, not the migrations.
+    """
+    with new_database(server_dsn, template=migrated_template) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

@@ -158,12 +158,12 @@ class Service:
 
 
 @pytest.fixture
-def serve(empty_database: str) -> Iterator[Callable[..., Service]]:
-    """Start ``bin/serve`` with extra flags against a fresh database; everything is killed afterwards."""
+def serve(shop_database: str) -> Iterator[Callable[..., Service]]:
+    """Start ``bin/serve`` with extra flags against a fresh migrated database; everything is killed afterwards."""
     services: list[Service] = []
 
     def start(*args: str, ready: bool = True, dsn: str | None = None, env: dict[str, str] | None = None) -> Service:
-        service = Service(dsn or empty_database, *args, env=env)
+        service = Service(dsn or shop_database, *args, env=env)
         services.append(service)
         return service.wait_ready() if ready else service
 

@@ -99,11 +99,11 @@ def test_reload_command_waits_for_the_reload_and_reports_it(serve):
 
 
 def test_reload_aborts_when_a_replacement_never_becomes_ready_and_old_workers_keep_serving(
-    serve, empty_database, server_dsn
+    serve, shop_database, server_dsn
 ):
     service = serve("--workers", "2")
     before = service.worker_pids()
-    name = psycopg2.extensions.parse_dsn(empty_database)["dbname"]
+    name = psycopg2.extensions.parse_dsn(shop_database)["dbname"]
     admin = psycopg2.connect(server_dsn)
     admin.autocommit = True
     try:

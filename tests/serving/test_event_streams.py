@@ -76,10 +76,10 @@ async def collect_sse(session, url, headers, seen: list[int], closes: list[Any],
             await asyncio.sleep(0.1)
 
 
-async def test_a_reload_closes_streams_with_1012_and_clients_resume_losing_nothing(serve, empty_database):
+async def test_a_reload_closes_streams_with_1012_and_clients_resume_losing_nothing(serve, shop_database):
     service = serve("--workers", "2", "--events-heartbeat", "1")
     url = f"http://127.0.0.1:{service.port}/api/admin/events"
-    headers = {"Authorization": f"Bearer {admin_token(empty_database)}"}
+    headers = {"Authorization": f"Bearer {admin_token(shop_database)}"}
     ws_seen: list[int] = []
     sse_seen: list[int] = []
     ws_closes: list[Any] = []
@@ -90,7 +90,7 @@ async def test_a_reload_closes_streams_with_1012_and_clients_resume_losing_nothi
             asyncio.create_task(collect_ws(session, url, headers, ws_seen, ws_closes, done)),
             asyncio.create_task(collect_sse(session, url, headers, sse_seen, sse_closes, done)),
         ]
-        await asyncio.to_thread(inquire, empty_database, "before")
+        await asyncio.to_thread(inquire, shop_database, "before")
         async with asyncio.timeout(WAIT):
             while not (ws_seen and sse_seen):  # noqa: ASYNC110 (the followers append as they read)
                 await asyncio.sleep(0.05)
@@ -102,7 +102,7 @@ async def test_a_reload_closes_streams_with_1012_and_clients_resume_losing_nothi
 
         def keep_inquiring() -> None:
             while not stop_writing.is_set():
-                inquire(empty_database, "during")
+                inquire(shop_database, "during")
                 stop_writing.wait(0.05)
 
         writer = threading.Thread(target=keep_inquiring)
@@ -113,8 +113,8 @@ async def test_a_reload_closes_streams_with_1012_and_clients_resume_losing_nothi
         finally:
             stop_writing.set()
             writer.join()
-        await asyncio.to_thread(inquire, empty_database, "after")
-        with closing(psycopg2.connect(empty_database)) as conn, conn, conn.cursor() as cur:
+        await asyncio.to_thread(inquire, shop_database, "after")
+        with closing(psycopg2.connect(shop_database)) as conn, conn, conn.cursor() as cur:
             cur.execute("SELECT id FROM events WHERE type = 'contact.received' ORDER BY id")
             expected = [row[0] for row in cur.fetchall()]
         async with asyncio.timeout(30):

@@ -132,9 +132,9 @@ def _ignore_errors(call):
         call()
 
 
-def test_graceful_timeout_bounds_the_stop_and_a_second_signal_stops_at_once(serve, empty_database):
+def test_graceful_timeout_bounds_the_stop_and_a_second_signal_stops_at_once(serve, shop_database):
     service = serve("--workers", "1", "--graceful-timeout", "1.5")
-    blocker, thread = hold_a_request_in_flight(service, empty_database)
+    blocker, thread = hold_a_request_in_flight(service, shop_database)
     try:
         started = time.monotonic()
         service.signal(signal.SIGTERM)
@@ -145,7 +145,7 @@ def test_graceful_timeout_bounds_the_stop_and_a_second_signal_stops_at_once(serv
         thread.join(10)
 
     patient = serve("--workers", "1", "--graceful-timeout", "600")
-    blocker, thread = hold_a_request_in_flight(patient, empty_database)
+    blocker, thread = hold_a_request_in_flight(patient, shop_database)
     try:
         patient.signal(signal.SIGTERM)
         patient.wait_for_line("stop requested")

@@ -96,9 +96,9 @@ def test_the_web_ui_opens_when_asked_for_on_loopback(serve):
     assert f"web:{web_port}" in format_table(service.status())
 
 
-def test_requests_command_lists_the_in_flight_request_with_its_id(serve, empty_database):
+def test_requests_command_lists_the_in_flight_request_with_its_id(serve, shop_database):
     service = serve("--workers", "2")
-    with closing(psycopg2.connect(empty_database)) as blocker:
+    with closing(psycopg2.connect(shop_database)) as blocker:
         with blocker.cursor() as cur:  # the readiness query waits on this lock: a request stays in flight
             cur.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
         answer: list[int] = []

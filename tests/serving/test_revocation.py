@@ -118,14 +118,14 @@ async def run_rounds(
 
 
 @pytest.fixture
-def slow_notifications(empty_database: str) -> Iterator[PgProxy]:
-    with pg_proxy(empty_database, notification_delay=NOTIFICATION_DELAY) as proxy:
+def slow_notifications(shop_database: str) -> Iterator[PgProxy]:
+    with pg_proxy(shop_database, notification_delay=NOTIFICATION_DELAY) as proxy:
         yield proxy
 
 
-async def test_a_signed_out_session_acts_nowhere(serve, empty_database, slow_notifications):
+async def test_a_signed_out_session_acts_nowhere(serve, shop_database, slow_notifications):
     service = serve("--workers", str(WORKERS), dsn=slow_notifications.dsn())
-    shop = Shop(empty_database)
+    shop = Shop(shop_database)
     victim = shop.user("admin")
     base = f"http://127.0.0.1:{service.port}"
 
@@ -137,9 +137,9 @@ async def test_a_signed_out_session_acts_nowhere(serve, empty_database, slow_not
         assert await run_rounds(service, lambda: shop.session(victim), sign_out) == []
 
 
-async def test_a_demoted_admin_acts_nowhere(serve, empty_database, slow_notifications):
+async def test_a_demoted_admin_acts_nowhere(serve, shop_database, slow_notifications):
     service = serve("--workers", str(WORKERS), dsn=slow_notifications.dsn())
-    shop = Shop(empty_database)
+    shop = Shop(shop_database)
     boss = shop.session(shop.user("admin"))
     victim = shop.user("admin")
     base = f"http://127.0.0.1:{service.port}"
