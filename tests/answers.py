@@ -17,10 +17,26 @@ from aiohttp import web
 from jsonschema_rs import Draft202012Validator
 
 from jaan.openapi import openapi
-from jaan.routes import route_of
+from jaan.routes import DOCUMENT, ROUTE_INFO, route_of
 
 VIOLATIONS: list[str] = []
 CHECKED: set[tuple[str, str]] = set()  # (method, path template) of every route answered in this run
+_DOCUMENTS: dict[tuple[tuple[str, str, int, int], ...], dict[str, Any]] = {}
+
+
+def share_document(app: web.Application) -> None:
+    """Give `app` the OpenAPI document an app with the same routes had in this run, or build it.
+
+    Building it takes about a second and every test app's first answer needed it (most of the
+    suite's time went there).  It is a function of the app's route declarations alone; settings
+    reach it only through a route's body model (sign-up's password minimum), which is in the key.
+    """
+    routes = app[ROUTE_INFO].values()
+    key = tuple((route.method, route.path, id(route.handler), id(route.body_model)) for route in routes)
+    if key in _DOCUMENTS:
+        app[DOCUMENT].update(_DOCUMENTS[key])
+    else:
+        _DOCUMENTS[key] = openapi(app)
 
 
 def _schema_of(document: dict[str, Any], path: str, method: str, status: int) -> dict[str, Any] | None:
