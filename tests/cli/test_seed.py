@@ -1,4 +1,4 @@
-"""``bin/seed`` as a real process against a fresh database."""
+"""``bin/seed`` as a real process against a fresh database (migrated already, but for the first test)."""
 
 from __future__ import annotations
 
@@ -83,41 +83,41 @@ def test_ean13_check_digits_are_the_standards():
     assert not ean13_is_valid("4006381333932")
 
 
-def test_the_same_seed_makes_the_same_catalogue(empty_database):
-    assert run_seed(empty_database, *SMALL, "--seed", "7").returncode == 0
-    first = query(empty_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku")
-    again = run_seed(empty_database, *SMALL, "--seed", "7", "--reset")
+def test_the_same_seed_makes_the_same_catalogue(shop_database):
+    assert run_seed(shop_database, *SMALL, "--seed", "7").returncode == 0
+    first = query(shop_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku")
+    again = run_seed(shop_database, *SMALL, "--seed", "7", "--reset")
     assert again.returncode == 0, again.stderr
-    assert query(empty_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku") == first
-    other = run_seed(empty_database, *SMALL, "--seed", "8", "--reset")
+    assert query(shop_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku") == first
+    other = run_seed(shop_database, *SMALL, "--seed", "8", "--reset")
     assert other.returncode == 0
-    assert query(empty_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku") != first
+    assert query(shop_database, "SELECT name, sku, price, stock_quantity FROM products ORDER BY sku") != first
 
 
-def test_seed_refuses_a_database_with_data_unless_reset(empty_database):
-    assert run_seed(empty_database, *SMALL).returncode == 0
-    refused = run_seed(empty_database, *SMALL)
+def test_seed_refuses_a_database_with_data_unless_reset(shop_database):
+    assert run_seed(shop_database, *SMALL).returncode == 0
+    refused = run_seed(shop_database, *SMALL)
     assert refused.returncode == 1
     assert "not empty" in refused.stderr and "--reset" in refused.stderr
-    assert query(empty_database, "SELECT count(*) FROM products") == [(300,)]
+    assert query(shop_database, "SELECT count(*) FROM products") == [(300,)]
 
 
-def test_reset_keeps_the_admins(empty_database):
-    assert run_seed(empty_database, "--products", "10", "--customers", "3").returncode == 0
+def test_reset_keeps_the_admins(shop_database):
+    assert run_seed(shop_database, "--products", "10", "--customers", "3").returncode == 0
     query(
-        empty_database,
+        shop_database,
         "INSERT INTO users (email, password_hash, role) VALUES ('boss@example.com', 'x', 'admin') RETURNING id",
     )
-    result = run_seed(empty_database, "--products", "10", "--customers", "5", "--reset")
+    result = run_seed(shop_database, "--products", "10", "--customers", "5", "--reset")
     assert result.returncode == 0, result.stderr
-    assert query(empty_database, "SELECT email FROM users WHERE role = 'admin'") == [("boss@example.com",)]
-    assert query(empty_database, "SELECT count(*) FROM users WHERE role = 'user'") == [(5,)]
+    assert query(shop_database, "SELECT email FROM users WHERE role = 'admin'") == [("boss@example.com",)]
+    assert query(shop_database, "SELECT count(*) FROM users WHERE role = 'user'") == [(5,)]
 
 
-def test_seeded_customers_sign_in_with_the_given_password(empty_database):
-    result = run_seed(empty_database, "--products", "5", "--customers", "3", "--customer-password", "open sesame")
+def test_seeded_customers_sign_in_with_the_given_password(shop_database):
+    result = run_seed(shop_database, "--products", "5", "--customers", "3", "--customer-password", "open sesame")
     assert result.returncode == 0, result.stderr
-    rows = query(empty_database, "SELECT email, password_hash FROM users ORDER BY email")
+    rows = query(shop_database, "SELECT email, password_hash FROM users ORDER BY email")
     assert [email for email, _ in rows] == [f"customer{n}@example.com" for n in (1, 2, 3)]
     assert len({password_hash for _, password_hash in rows}) == 1  # hashed once
     assert verify_password_sync("open sesame", rows[0][1])
@@ -129,29 +129,29 @@ def test_bad_options_are_refused(empty_database):
     assert run_seed(empty_database, "--categories", "999").returncode == 2
 
 
-def test_seeded_orders_agree_with_stock_the_ledger_and_invoices(empty_database):
-    result = run_seed(empty_database, "--products", "200", "--customers", "10", "--orders", "120", "--invoices", "40")
+def test_seeded_orders_agree_with_stock_the_ledger_and_invoices(shop_database):
+    result = run_seed(shop_database, "--products", "200", "--customers", "10", "--orders", "120", "--invoices", "40")
     assert result.returncode == 0, result.stderr
     assert "120 orders" in result.stdout and "40 invoices" in result.stdout
     # Every product's counter is the sum of its ledger, and none went below zero.
     assert query(
-        empty_database,
+        shop_database,
         "SELECT count(*) FROM products p WHERE p.stock_quantity <> (SELECT coalesce(sum(quantity_change), 0)"
         " FROM inventory_adjustments a WHERE a.product_id = p.id) OR p.stock_quantity < 0",
     ) == [(0,)]
     # Each product's ledger is one unbroken chain: every change starts where the one before ended.
     assert query(
-        empty_database,
+        shop_database,
         "SELECT count(*) FROM (SELECT quantity_before, lag(quantity_after) OVER (PARTITION BY product_id"
         " ORDER BY id) AS previous FROM inventory_adjustments) chain WHERE quantity_before <> coalesce(previous, 0)",
     ) == [(0,)]
     # Order totals add up from their lines; an invoice's total is its order's.
     assert query(
-        empty_database,
+        shop_database,
         "SELECT count(*) FROM orders o WHERE o.subtotal <> (SELECT sum(total_price) FROM order_items i"
         " WHERE i.order_id = o.id)",
     ) == [(0,)]
     assert query(
-        empty_database, "SELECT count(*) FROM invoices v JOIN orders o ON o.id = v.order_id WHERE v.total <> o.total"
+        shop_database, "SELECT count(*) FROM invoices v JOIN orders o ON o.id = v.order_id WHERE v.total <> o.total"
     ) == [(0,)]
-    assert query(empty_database, "SELECT count(DISTINCT invoice_number) FROM invoices") == [(40,)]
+    assert query(shop_database, "SELECT count(DISTINCT invoice_number) FROM invoices") == [(40,)]
