@@ -57,13 +57,18 @@ def test_kill_9_of_a_host_mid_load_fails_no_get_and_the_host_rejoins(rehearsal, 
     script = tmp_path / "mix.lua"
     script.write_text(GET_MIX % product["slug"])
     assert call(topology["url"] + "/api/settings/public").status == 200
+    victim = topology["hosts"][0]
+    served_before = served_requests(victim["data_dir"])
     wrk = subprocess.Popen(
-        ["wrk", "-t2", "-c16", "-d10s", "--timeout", "5s", "-s", str(script), topology["url"]],
+        ["wrk", "-t2", "-c16", "-d8s", "--timeout", "5s", "-s", str(script), topology["url"]],
         stdout=subprocess.PIPE,
         text=True,
     )
-    victim = topology["hosts"][0]
-    time.sleep(3)
+    # Mid-load: the kill comes once host 0 has answered some of wrk's requests (no fixed sleep).
+    stop = time.monotonic() + 60
+    while served_requests(victim["data_dir"]) < served_before + 50:
+        assert time.monotonic() < stop and wrk.poll() is None, "host 0 got none of wrk's requests"
+        time.sleep(0.1)
     workers = children(victim["master_pid"])
     assert workers, "host 0 has no workers to kill"
     for pid in [victim["master_pid"], *workers]:
