@@ -161,8 +161,14 @@ async def measure(args: argparse.Namespace, service: Service) -> dict[str, Any]:
         idle = await open_many(service.port, "/api/events", customers, args.idle)
         results["idle_open_seconds"] = round(time.perf_counter() - began, 2)
         results["idle_open_retried_503"] = Stream.retried
-        await asyncio.sleep(2.5)  # two heartbeats of the workers, for the status
-        results["status_subscribers"], results["status_per_worker"] = await asyncio.to_thread(subscriber_total, service)
+        # The workers report their streams to the status with their heartbeat: wait for it, not a fixed time.
+        deadline = time.monotonic() + 30
+        while True:
+            total, per_worker = await asyncio.to_thread(subscriber_total, service)
+            if total >= args.idle or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        results["status_subscribers"], results["status_per_worker"] = total, per_worker
         results["health_while_idle"] = await health_checks(session, base, args.health)
 
         watchers = await open_many(service.port, "/api/admin/events", [admin], args.fanout)
