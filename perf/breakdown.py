@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 import urllib.request
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 from prometheus_client.parser import text_string_to_metric_families
 
 from jaan.db.statements import StatementsUnavailable, top_statements
+from perf.profile import Profile
 
 # A labelled sample: (sample name, sorted (label, value) pairs).
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -39,6 +41,35 @@ def snapshot(base_url: str, timeout: float = 15.0) -> Snapshot:
         for sample in family.samples:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
     return found
+
+
+class Watch:
+    """What is read around one measured run for its breakdown: made just before the run, finished after."""
+
+    def __init__(self, base_url: str, dsn: str, worker_pid: int | None, seconds: float, profile_path: Path) -> None:
+        self.base_url, self.dsn = base_url, dsn
+        self.reset_failed = reset_statements(dsn)
+        self.before = snapshot_or_why(base_url)
+        # py-spy on one worker over the run (None: not asked for).
+        self.profile = Profile(worker_pid, seconds, profile_path) if worker_pid is not None else None
+
+    def abort(self) -> None:
+        """The run failed: stop sampling."""
+        if self.profile is not None:
+            self.profile.stop()
+
+    def finish(self) -> dict[str, Any]:
+        """The breakdown (or why there is none), once nothing is in flight."""
+        after = snapshot_or_why(self.base_url)
+        found: dict[str, Any]
+        if isinstance(self.before, str) or isinstance(after, str):
+            found = {"error": self.before if isinstance(self.before, str) else after}
+        else:
+            figures = {"error": self.reset_failed} if self.reset_failed else statements(self.dsn)
+            found = compute(self.before, after, figures)
+        if self.profile is not None:
+            found["profile"] = self.profile.finish()
+        return found
 
 
 def snapshot_or_why(base_url: str) -> Snapshot | str:

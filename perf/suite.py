@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from perf import breakdown, compare, pgbench, probes, profile, readme, report, wrk
+from perf import breakdown, compare, pgbench, probes, readme, report, wrk
 from perf.scenarios import HELLO_PATH, MANY_CONNECTIONS, Scenario, select
 from perf.service import (
     FULL,
@@ -360,15 +360,10 @@ class Run:
         proxy: dict[str, Any] = {}
         nginx = service.nginx_processes() if isinstance(service, Rehearsal) else None
         timeline = probes.Timeline(service.url + scenario.path) if scenario.timeline else None
-        read_before: breakdown.Snapshot | str | None = None  # str: why there is no breakdown
-        reset_failed: str | None = None
-        worker: profile.Profile | None = None
+        watch: breakdown.Watch | None = None
         if scenario.breakdown:
-            reset_failed = breakdown.reset_statements(dsn)
-            read_before = breakdown.snapshot_or_why(service.url)
-            if not self.args.no_profile:
-                pid = int(service.status()["workers"][0]["pid"])
-                worker = profile.Profile(pid, self.duration, self.dir / f"profile-{scenario.name}.txt")
+            pid = None if self.args.no_profile else int(service.status()["workers"][0]["pid"])
+            watch = breakdown.Watch(service.url, dsn, pid, self.duration, self.dir / f"profile-{scenario.name}.txt")
         try:
             with (
                 probes.sampling(service.processes(), dsn, sampled),
@@ -384,20 +379,13 @@ class Run:
                         name = scenario.name if service is self.service else f"{scenario.name}_{label}"
                         self.results["timeline"][name] = timeline.stop()
         except BaseException:
-            if worker is not None:
-                worker.stop()
+            if watch is not None:
+                watch.abort()
             raise
         result = {"title": scenario.title, **result, **sampled}
-        if read_before is not None:
+        if watch is not None:
             service.wait_idle()  # the requests wrk left in flight are counted too
-            read_after = breakdown.snapshot_or_why(service.url)
-            if isinstance(read_before, str) or isinstance(read_after, str):
-                result["breakdown"] = {"error": read_before if isinstance(read_before, str) else read_after}
-            else:
-                figures = {"error": reset_failed} if reset_failed else breakdown.statements(dsn)
-                result["breakdown"] = breakdown.compute(read_before, read_after, figures)
-            if worker is not None:
-                result["breakdown"]["profile"] = worker.finish()
+            result["breakdown"] = watch.finish()
         if result.get("requests"):
             result["cpu_us_per_request"] = round(result["server_cpu_s"] / result["requests"] * 1e6, 1)
             if proxy:

@@ -150,6 +150,38 @@ def cache_counters(cache: str) -> tuple[Counter, Counter, Counter]:
     return hit, miss, bypass
 
 
+class Tally:
+    """Counts of a labelled counter kept in plain ints in this process and added to it by
+    :func:`flush_tallies` (every worker heartbeat, and before a scrape this process answers).
+
+    For counts on the hot path: one write to the shared file costs microseconds (a lock, a pid
+    check and an mmap write; ~13 µs on a busy 2-core box), a dictionary add well under one. A
+    scrape may see another worker's counts up to one heartbeat late.
+    """
+
+    def __init__(self, metric: Counter) -> None:
+        self.metric = metric
+        self.pending: dict[tuple[str, ...], int] = {}
+        _tallies.append(self)
+
+    def add(self, *labels: str) -> None:
+        self.pending[labels] = self.pending.get(labels, 0) + 1
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for labels, amount in pending.items():
+            self.metric.labels(*labels).inc(amount)
+
+
+_tallies: list[Tally] = []
+
+
+def flush_tallies() -> None:
+    """Add every tally's counts to its counter (see :class:`Tally`)."""
+    for tally in _tallies:
+        tally.flush()
+
+
 def _metric_objects() -> list[Counter | Gauge | Histogram]:
     return [value for value in globals().values() if isinstance(value, Counter | Gauge | Histogram)]
 
@@ -238,6 +270,7 @@ def _scrape_lock(directory: Path) -> IO[bytes]:
 
 def exposition() -> bytes:
     """The Prometheus text of the whole service (every process's files), or of this process alone."""
+    flush_tallies()
     directory = os.environ.get(MULTIPROCESS_ENV)
     if not directory:
         return generate_latest(REGISTRY)
@@ -251,7 +284,8 @@ def exposition() -> bytes:
 def sample_worker(
     in_flight: int, pool: dict[str, int | None] | None, subscribers: dict[str, int] | None = None
 ) -> None:
-    """A worker's gauges, sampled each heartbeat (summed over the live workers)."""
+    """A worker's gauges, sampled each heartbeat (summed over the live workers), and its tallies."""
+    flush_tallies()
     HTTP_IN_FLIGHT.set(in_flight)
     for audience in ("admin", "customer"):
         EVENT_SUBSCRIBERS.labels(audience).set((subscribers or {}).get(audience, 0))

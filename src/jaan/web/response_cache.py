@@ -23,12 +23,12 @@ from typing import Protocol
 from aiohttp import hdrs, web
 from prometheus_client import Counter
 
-from jaan.metrics import RESPONSE_CACHE_DROPS, RESPONSE_CACHE_LOOKUPS, cache_counters
+from jaan.metrics import RESPONSE_CACHE_DROPS, RESPONSE_CACHE_LOOKUPS, Tally, cache_counters
 from jaan.web.etag import DEFAULT_MAX_AGE, etag_of, matches
 
 _HITS, _MISSES, _BYPASSES = cache_counters("response")
-# Per entry kind and per tag kind (perf/breakdown.py reads them): children bound once, labels() is slow.
-_lookups: dict[tuple[str, str], Counter] = {}
+# Per entry kind (tallied: counted on every look-up) and per tag kind (perf/breakdown.py reads them).
+_LOOKUPS = Tally(RESPONSE_CACHE_LOOKUPS)
 _drops: dict[str, Counter] = {}
 
 
@@ -36,14 +36,6 @@ def entry_kind(key: Hashable) -> str:
     """The kind of answer a key stands for: its first part (("products", ...) -> products), bounded."""
     first = key[0] if isinstance(key, tuple) and key else key
     return str(first)[:40]
-
-
-def _count_lookup(key: Hashable, result: str) -> None:
-    index = (entry_kind(key), result)
-    child = _lookups.get(index)
-    if child is None:
-        child = _lookups[index] = RESPONSE_CACHE_LOOKUPS.labels(*index)
-    child.inc()
 
 
 def _count_drops(tag: str, entries: int) -> None:
@@ -158,12 +150,12 @@ class ResponseCache:
         if entry is None:
             self.misses += 1
             (_MISSES if self.live else _BYPASSES).inc()
-            _count_lookup(key, "miss" if self.live else "bypass")
+            _LOOKUPS.add(entry_kind(key), "miss" if self.live else "bypass")
             return None
         self._entries.move_to_end(key)
         self.hits += 1
         _HITS.inc()
-        _count_lookup(key, "hit")
+        _LOOKUPS.add(entry_kind(key), "hit")
         return entry
 
     def put(self, key: Hashable, body: Body, tags: Iterable[str], expires_at: float | None = None) -> Cached:
