@@ -219,6 +219,7 @@ class Worker:
         if busy:
             log.warning("graceful timeout: cancelling %d requests still in flight", busy)
         await runner.cleanup()  # closes idle connections and the pool
+        metrics.flush_tallies()  # the counts since the last heartbeat, before the worker exits
 
 
 async def _wait_while(condition: Callable[[], bool], until: float) -> None:
