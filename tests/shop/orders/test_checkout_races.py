@@ -139,3 +139,39 @@ async def test_the_order_and_its_activity_row_name_the_buyer(make_client, custom
         (str(data["order_id"]),),
     )
     assert activity == [("Order Created", f"{data['order_number']} placed for 64.00", str(customer.id), customer.email)]
+
+
+async def test_parallel_checkouts_write_their_events_together_in_commit_order(make_client, make_account, shop):
+    """Each order's events are consecutive ids, order.created first, and a stock event follows the very sale
+    that crossed the threshold: ids still follow commit order with the checkout in one statement."""
+    client = await make_client(pool_max=10, connect_timeout=10)
+    product = shop.product(stock=12)
+    buyers = [make_account() for _ in range(6)]
+    mark = shop.value("SELECT coalesce(max(id), 0) FROM events")
+
+    async def order(n: int) -> int:
+        response = await client.post("/api/orders", json=cart((product, 1)), headers=buyers[n % 6].headers)
+        await response.read()
+        return response.status
+
+    statuses = await asyncio.gather(*(order(n) for n in range(30)))
+    assert statuses.count(200) == 12 and statuses.count(409) == 18
+    mine = shop.query(
+        "SELECT id, type, (data->>'order_id')::int, (data->>'stock_quantity')::int FROM events WHERE id > %s"
+        " AND ((data->>'product_id')::int = %s OR (type = 'order.created' AND (data->>'order_id')::int IN"
+        "  (SELECT order_id FROM order_items WHERE product_id = %s))) ORDER BY id",
+        (mark, product, product),
+    )
+    created = [row for row in mine if row[1] == "order.created"]
+    stock = [row for row in mine if row[1].startswith("stock.")]
+    # 12 -> 11 crosses nothing, 11 -> 10 reaches the threshold (10), 1 -> 0 sells out.
+    assert len(created) == 12 and [row[1] for row in stock] == ["stock.low", "stock.out"], mine
+    by_id = {row[0]: row for row in mine}
+    for event_id, _, _, quantity in stock:
+        before = by_id.get(event_id - 1)
+        assert before is not None and before[1] == "order.created", mine
+        after_the_sale = shop.value(
+            "SELECT quantity_after FROM inventory_adjustments WHERE reference_order_id = %s AND product_id = %s",
+            (before[2], product),
+        )
+        assert after_the_sale == quantity
