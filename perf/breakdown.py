@@ -46,10 +46,12 @@ def snapshot(base_url: str, timeout: float = 15.0) -> Snapshot:
 class Watch:
     """What is read around one measured run for its breakdown: made just before the run, finished after."""
 
-    def __init__(self, base_url: str, dsn: str, worker_pid: int | None, seconds: float, profile_path: Path) -> None:
-        self.base_url, self.dsn = base_url, dsn
+    def __init__(
+        self, base_urls: list[str], dsn: str, worker_pid: int | None, seconds: float, profile_path: Path
+    ) -> None:
+        self.base_urls, self.dsn = base_urls, dsn  # several: the hosts of a rehearsal
         self.reset_failed = reset_statements(dsn)
-        self.before = snapshot_or_why(base_url)
+        self.before = snapshot_or_why(*base_urls)
         # py-spy on one worker over the run (None: not asked for).
         self.profile = Profile(worker_pid, seconds, profile_path) if worker_pid is not None else None
 
@@ -60,7 +62,7 @@ class Watch:
 
     def finish(self) -> dict[str, Any]:
         """The breakdown (or why there is none), once nothing is in flight."""
-        after = snapshot_or_why(self.base_url)
+        after = snapshot_or_why(*self.base_urls)
         found: dict[str, Any]
         if isinstance(self.before, str) or isinstance(after, str):
             found = {"error": self.before if isinstance(self.before, str) else after}
@@ -72,12 +74,18 @@ class Watch:
         return found
 
 
-def snapshot_or_why(base_url: str) -> Snapshot | str:
-    """:func:`snapshot`, or why it could not be read (a busy service may not answer in time)."""
-    try:
-        return snapshot(base_url)
-    except (OSError, ValueError) as exc:
-        return f"reading {base_url}/metrics failed: {exc}"
+def snapshot_or_why(*base_urls: str) -> Snapshot | str:
+    """:func:`snapshot`, summed over several hosts (a rehearsal's: nginx does not pass /metrics on),
+    or why it could not be read (a busy service may not answer in time)."""
+    summed: Snapshot = defaultdict(float)
+    for base_url in base_urls:
+        try:
+            found = snapshot(base_url)
+        except (OSError, ValueError) as exc:
+            return f"reading {base_url}/metrics failed: {exc}"
+        for key, value in found.items():
+            summed[key] += value
+    return dict(summed)
 
 
 def reset_statements(dsn: str) -> str | None:

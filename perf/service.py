@@ -273,6 +273,10 @@ class Service:
         """The database the service serves (its embedded cluster)."""
         return self.cluster.dsn
 
+    def metrics_urls(self) -> list[str]:
+        """Where its /metrics answer (the whole service: every worker's counts)."""
+        return [self.url]
+
     def processes(self) -> probes.Processes:
         """The master and its workers, for the samplers (not the embedded PostgreSQL, also its child)."""
         return probes.ServerProcesses(int(self.status()["master"]["pid"]), prefix="jaan:")

@@ -363,7 +363,8 @@ class Run:
         watch: breakdown.Watch | None = None
         if scenario.breakdown:
             pid = None if self.args.no_profile else int(service.status()["workers"][0]["pid"])
-            watch = breakdown.Watch(service.url, dsn, pid, self.duration, self.dir / f"profile-{scenario.name}.txt")
+            profile_path = self.dir / f"profile-{scenario.name}.txt"
+            watch = breakdown.Watch(service.metrics_urls(), dsn, pid, self.duration, profile_path)
         try:
             with (
                 probes.sampling(service.processes(), dsn, sampled),

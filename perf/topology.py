@@ -188,6 +188,10 @@ class Rehearsal(Service):
             "hosts": statuses,
         }
 
+    def metrics_urls(self) -> list[str]:
+        """Each host served: nginx does not pass /metrics on (it is for scrapers, not the public)."""
+        return [host.url for host in self.served_by]
+
     def processes(self) -> probes.Processes:
         """The host masters served and their workers (from topology.json's pids: no status call per sample)."""
         masters = [int(self.topology["hosts"][host.index]["master_pid"]) for host in self.served_by]
