@@ -2,15 +2,22 @@
 
 The real app on a real socket and a freshly seeded database; schemathesis (its CLI, so its blocking
 HTTP client runs in its own process while this event loop serves) generates positive and negative
-requests for every operation with an admin token, seeded and bounded in time, and checks: no answer
->= 500, every status and body as documented, Allow headers as documented, nothing accepted that
-the document forbids.  Every answer is also checked by the suite's own hook (tests/answers.py).
+requests for every operation with an admin token and checks: no answer >= 500, every status and
+body as documented, Allow headers as documented, nothing accepted that the document forbids.  Every
+answer is also checked by the suite's own hook (tests/answers.py).
+
+Bounded by work, not by time: one coverage pass and 10 fuzzed cases per operation, from a fixed seed.
+A time budget (--max-time) makes schemathesis repeat fuzzing until the budget is spent, so the run
+took all of it on any machine, and on a busy one the budget ended before every operation had had
+its cases (the time limit stops the coverage phase too); this way every operation gets the same
+cases everywhere, and the report must show every selected operation tested.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -26,7 +33,7 @@ from tests.conftest import TEST_PASSWORD_COST, settings_for_tests, with_answer_c
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "20261129"
-BUDGET_SECONDS = 120
+PATIENCE_SECONDS = 1200  # for the whole pass: about 1.5 minutes on a quiet machine, 15+ on an overloaded one
 # Checks that need a world schemathesis cannot see: "valid" ids that do not exist answer 404/409
 # (positive_data_acceptance), and one account cannot show another's objects (object_level_authorization).
 SKIPPED_CHECKS = "positive_data_acceptance,object_level_authorization"
@@ -56,7 +63,7 @@ def _seed(dsn: str) -> str:
     return token
 
 
-@pytest.mark.timeout(BUDGET_SECONDS * 6)
+@pytest.mark.timeout(PATIENCE_SECONDS + 300)
 async def test_schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_describe(
     aiohttp_client, empty_database, data_dir, tmp_path
 ):
@@ -85,8 +92,6 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_the_document_doe
         "/events$",
         "--seed",
         SEED,
-        "--max-time",
-        str(BUDGET_SECONDS),
         "--phases",
         "coverage,fuzzing",
         "--max-examples",
@@ -104,6 +109,8 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_the_document_doe
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=BUDGET_SECONDS * 4)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=PATIENCE_SECONDS)
     report = output.decode(errors="replace")
     assert process.returncode == 0, report[-20_000:]
+    selected = re.search(r"Selected: (\d+)/\d+\s+Tested: (\d+)", report)
+    assert selected is not None and selected.group(1) == selected.group(2), report[-5_000:]
