@@ -170,12 +170,13 @@ def topology_table(results: dict[str, Any]) -> list[str]:
             if "error" in one:
                 lines.append(f"| | {label} directly | failed: {one['error']} |" + " |" * 6)
                 continue
-            ratio = one["ok_rps"] / run["ok_rps"] if run["ok_rps"] else None
-            added = run["latency_ms"]["p50"] - one["latency_ms"]["p50"]
+            answered = bool(one["requests"] and run["requests"])  # no latency from a run nothing answered
+            ratio = one["ok_rps"] / run["ok_rps"] if run["ok_rps"] and answered else None
+            added = f"{run['latency_ms']['p50'] - one['latency_ms']['p50']:+,.1f}" if answered else "–"
             lines.append(
                 f"| | {label} directly | {_num(one['ok_rps'])} | {_num(one['latency_ms']['p50'], 1)}"
                 f" | {_num(one['latency_ms']['p99'], 1)} | {_num(one.get('cpu_us_per_request'), 1)} | –"
-                f" | {_ratio(ratio)} | {added:+,.1f} |"
+                f" | {_ratio(ratio)} | {added} |"
             )
     return lines
 
