@@ -1,15 +1,15 @@
 """Every answer the test suite sees is checked against the OpenAPI document's schema for its
 route and status (issue 10: the document describes real answers, and cannot drift from them).
 
-`check_answers` is a middleware the test app gets just outside the error middleware, so it sees
-every answer a route gives, errors included, before compression.  Violations are collected and
+`check_answer` observes the test app's answers just after the request pipeline's errors step
+(``answer_observers``), so it sees every answer a route gives, errors included, before CORS and
+compression.  Violations are collected and
 fail the test that caused them (see ``make_client`` in conftest).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -73,14 +73,10 @@ def _template(request: web.Request) -> str | None:
     return re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.path)
 
 
-@web.middleware
-async def check_answers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    response = await handler(request)
+def check_answer(request: web.Request, response: web.StreamResponse) -> None:
     path = _template(request)
     if path is None or request.method == "HEAD" or not isinstance(response, web.Response):
-        return response
+        return
     CHECKED.add((request.method, path))
     if response.status == 304 or response.content_type != "application/json":
         # No JSON to check: only that the status is documented.
@@ -90,4 +86,3 @@ async def check_answers(
         assert isinstance(response.body, bytes)
         violations = violations_of(request.app, request.method, path, response.status, response.body)
     VIOLATIONS.extend(violations)
-    return response

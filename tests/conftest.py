@@ -167,11 +167,11 @@ def make_client(aiohttp_client: Any, probe_database: str, data_dir: Path) -> Cal
 
 def with_answer_checks(app: Any) -> None:
     """Check every answer `app` gives against the OpenAPI document (see tests/answers.py)."""
-    from jaan.web.errors import errors_middleware
-    from tests.answers import check_answers, share_document
+    from jaan.web.pipeline import PIPELINE
+    from tests.answers import check_answer, share_document
 
     share_document(app)
-    app.middlewares.insert(list(app.middlewares).index(errors_middleware), check_answers)
+    app[PIPELINE].answer_observers.append(check_answer)
 
 
 @pytest.fixture(autouse=True)

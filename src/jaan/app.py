@@ -13,7 +13,7 @@ from jaan.periodic import PeriodicJob, periodic_jobs_ctx
 from jaan.settings import Settings
 from jaan.shop import activity_routes, api_docs, contact, customers, health, store_settings, suppliers, uploads, users
 from jaan.shop.accounts import routes as accounts_routes
-from jaan.shop.accounts.middleware import access_middleware
+from jaan.shop.accounts.middleware import check_access
 from jaan.shop.accounts.revocation import REVOCATIONS, Revocations
 from jaan.shop.accounts.session_cache import SESSION_CACHE, SessionCache
 from jaan.shop.catalogue import ROUTE_TABLES as CATALOGUE_ROUTES
@@ -30,16 +30,9 @@ from jaan.shop.purchasing import routes as purchasing_routes
 from jaan.shop.stock_overlay import STOCK_MAP, StockMap
 from jaan.shop.upload_housekeeping import UNUSED_UPLOADS_JOB
 from jaan.state import DATABASE, REPLICAS, SETTINGS
-from jaan.web.compression import compression_middleware
-from jaan.web.cors import cors_middleware
-from jaan.web.errors import errors_middleware
-from jaan.web.http_metrics import metrics_middleware
 from jaan.web.http_metrics import routes as metrics_routes
-from jaan.web.limits import limits_middleware
-from jaan.web.request_id import request_id_middleware
+from jaan.web.pipeline import PIPELINE, Pipeline
 from jaan.web.response_cache import RESPONSE_CACHE, ResponseCache
-from jaan.web.slow_requests import slow_requests_middleware
-from jaan.web.timeout import timeout_middleware
 
 # Every shop area's routes, in the order the OpenAPI document lists them.
 ROUTE_TABLES = [
@@ -100,24 +93,11 @@ def create_app(
     dsn = dsn or settings.database_url
     if not dsn:
         raise ValueError("create_app needs a database: pass dsn or set DATABASE_URL")
-    slow_requests = [slow_requests_middleware(settings.slow_request_time)] if settings.slow_request_time > 0 else []
-    app = web.Application(
-        # Outermost first: the metrics count every answer the others give.  CORS wraps the
-        # error middleware so that error responses carry CORS headers too (a browser could not
-        # read them otherwise).
-        middlewares=[
-            metrics_middleware,
-            request_id_middleware,
-            *slow_requests,
-            compression_middleware(settings.compress_min_size),
-            cors_middleware(settings.cors_origins),
-            errors_middleware,
-            timeout_middleware(settings.request_timeout),
-            limits_middleware(settings.max_body_size, settings.max_upload_size),
-            access_middleware,
-        ],
-        client_max_size=settings.max_upload_size,
-    )
+    # Every step around a handler (metrics, request id, compression, CORS, errors, timeout,
+    # limits, access) in one middleware: see jaan.web.pipeline for their order and why.
+    pipeline = Pipeline(settings, check_access)
+    app = web.Application(middlewares=[pipeline.handle], client_max_size=settings.max_upload_size)
+    app[PIPELINE] = pipeline
     app[SETTINGS] = settings
     app[DATABASE] = Database(pool_config(settings, dsn))
     app.cleanup_ctx.append(_database_pool)

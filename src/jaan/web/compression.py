@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 
 from jaan.web.middleware import middleware
 
-__all__ = ["EXECUTOR_THRESHOLD", "compression_middleware", "negotiate"]
+__all__ = ["EXECUTOR_THRESHOLD", "coding_for", "compress", "compression_middleware", "negotiate"]
 
 # Compressing this much takes milliseconds; above it a thread keeps other requests moving.
 EXECUTOR_THRESHOLD = 64 * 1024
@@ -100,28 +100,33 @@ def _add_vary(headers: CIMultiDict[str]) -> None:
     headers[hdrs.VARY] = ", ".join([*tokens, hdrs.ACCEPT_ENCODING])
 
 
-async def _compress(request: web.Request, resp: web.StreamResponse, min_size: int) -> None:
+def coding_for(request: web.Request, resp: web.StreamResponse, min_size: int) -> str | None:
+    """Add ``Vary: Accept-Encoding``, and say which coding to compress `resp` with (None: send as is)."""
     if resp.prepared:  # headers already on the wire
-        return
+        return None
     _add_vary(resp.headers)
     if not isinstance(resp, web.Response) or resp.chunked or resp.compression:
-        return  # streams, and handlers that asked aiohttp to compress for them
+        return None  # streams, and handlers that asked aiohttp to compress for them
     body = resp.body
     if not isinstance(body, (bytes, bytearray)) or len(body) < min_size:
-        return
+        return None
     # 1xx/204/304 have no body; a 206 body is a byte range of the identity representation.
     if resp.status < 200 or resp.status in (204, 206, 304):
-        return
+        return None
     if hdrs.CONTENT_ENCODING in resp.headers or not _is_compressible(resp.content_type):
-        return
-    coding = negotiate(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
-    if coding is None:
-        return
+        return None
+    return negotiate(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+
+
+async def compress(resp: web.StreamResponse, coding: str) -> None:
+    """Compress the body of `resp` (one :func:`coding_for` chose) with `coding`."""
+    assert isinstance(resp, web.Response) and isinstance(resp.body, (bytes, bytearray))
+    body = bytes(resp.body)
     compressor = _COMPRESSORS[coding]
     if len(body) > EXECUTOR_THRESHOLD:
-        compressed = await asyncio.get_running_loop().run_in_executor(None, compressor, bytes(body))
+        compressed = await asyncio.get_running_loop().run_in_executor(None, compressor, body)
     else:
-        compressed = compressor(bytes(body))
+        compressed = compressor(body)
     resp.body = compressed
     resp.headers[hdrs.CONTENT_ENCODING] = coding
     # The body setter leaves an explicit Content-Length alone; without one aiohttp uses len(body).
@@ -133,16 +138,18 @@ async def _compress(request: web.Request, resp: web.StreamResponse, min_size: in
 
 
 def compression_middleware(min_size: int = 1024) -> Middleware:
-    """Compress response bodies of at least `min_size` bytes with br or gzip, as the client accepts."""
+    """Compression alone, as a middleware (the service runs it as a step of :mod:`jaan.web.pipeline`)."""
 
     @middleware
-    async def compress(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def compress_answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             resp = await handler(request)
         except web.HTTPException as exc:  # a raised error is the response in aiohttp 3
-            await _compress(request, exc, min_size)
+            if (coding := coding_for(request, exc, min_size)) is not None:
+                await compress(exc, coding)
             raise
-        await _compress(request, resp, min_size)
+        if (coding := coding_for(request, resp, min_size)) is not None:
+            await compress(resp, coding)
         return resp
 
-    return compress
+    return compress_answer

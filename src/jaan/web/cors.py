@@ -12,11 +12,9 @@ authentication itself uses (an ``Authorization: Basic`` header does not make a c
 from __future__ import annotations
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler, Middleware
 
 from jaan.web.credentials import is_cookie_authenticated
 from jaan.web.envelope import failure
-from jaan.web.middleware import middleware
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -40,47 +38,53 @@ def cookie_from_foreign_origin(request: web.Request, allowed_origins: tuple[str,
     return origin not in {o.rstrip("/") for o in allowed_origins} and origin != _own_origin(request)
 
 
-def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
-    allowed = frozenset(o.rstrip("/") for o in allowed_origins)
+class Cors:
+    """The CORS and CSRF steps of the request pipeline, for the allowed origins of the settings.
 
-    def _add_cors_headers(response: web.StreamResponse, origin: str) -> None:
+    Before the handler: :meth:`preflight` answers a preflight by itself, :meth:`refuses` says
+    whether a cookie-authenticated write from a foreign origin must be refused.  After it:
+    :meth:`decorate` adds the CORS headers to the answer (error answers included, or a browser
+    could not read them).
+    """
+
+    def __init__(self, allowed_origins: tuple[str, ...]) -> None:
+        self.allowed = frozenset(o.rstrip("/") for o in allowed_origins)
+
+    def _add_cors_headers(self, response: web.StreamResponse, origin: str) -> None:
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
         response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
 
-    @middleware
-    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = request.headers.get(hdrs.ORIGIN)
-        is_allowed = origin is not None and origin in allowed
-        is_preflight = (
-            request.method == "OPTIONS" and origin is not None and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
-        )
-        if is_preflight:
-            if not is_allowed:
-                response: web.StreamResponse = failure(403, "Origin not allowed")
-            else:
-                response = web.Response(status=204)
-                _add_cors_headers(response, origin)  # type: ignore[arg-type]
-                response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOW_METHODS
-                response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ALLOW_HEADERS
-                response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
-            response.headers[hdrs.VARY] = "Origin"
-            return response
+    def preflight(self, request: web.Request, origin: str | None) -> web.StreamResponse | None:
+        """The answer to a CORS preflight, or None when the request is not one."""
+        if request.method != "OPTIONS" or origin is None or hdrs.ACCESS_CONTROL_REQUEST_METHOD not in request.headers:
+            return None
+        if origin not in self.allowed:
+            response: web.StreamResponse = failure(403, "Origin not allowed")
+        else:
+            response = web.Response(status=204)
+            self._add_cors_headers(response, origin)
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOW_METHODS
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ALLOW_HEADERS
+            response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
+        response.headers[hdrs.VARY] = "Origin"
+        return response
 
+    def refuses(self, request: web.Request, origin: str | None) -> web.Response | None:
+        """The CSRF guard: the 403 for a cookie-authenticated write from a foreign origin, else None."""
         if (
             request.method not in SAFE_METHODS
             and is_cookie_authenticated(request)
-            and not is_allowed
+            and (origin is None or origin not in self.allowed)
             and origin != _own_origin(request)
         ):
-            response = failure(403, "Cross-origin request refused")
-        else:
-            response = await handler(request)
-        if is_allowed:
-            _add_cors_headers(response, origin)  # type: ignore[arg-type]
+            return failure(403, "Cross-origin request refused")
+        return None
+
+    def decorate(self, response: web.StreamResponse, origin: str | None) -> None:
+        """The CORS headers of an allowed origin, and ``Vary: Origin`` on every answer."""
+        if origin is not None and origin in self.allowed:
+            self._add_cors_headers(response, origin)
         vary = response.headers.get(hdrs.VARY)
         if not vary or "origin" not in vary.lower():
             response.headers[hdrs.VARY] = f"{vary}, Origin" if vary else "Origin"
-        return response
-
-    return cors

@@ -1,5 +1,6 @@
-"""Errors as the client sees them: one exception type per status, and the middleware that
-turns every failure (ours, aiohttp's, the database's) into the JSON error envelope."""
+"""Errors as the client sees them: one exception type per status, and the one function that
+turns every failure (ours, aiohttp's, the database's) into the JSON error envelope (the request
+pipeline, :mod:`jaan.web.pipeline`, calls it for whatever a handler raises)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ import logging
 import psycopg2
 import psycopg2.errors
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
 from jaan.web.envelope import failure
-from jaan.web.middleware import middleware
 from jaan.web.request_id import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -119,27 +118,24 @@ def _as_api_error(exc: Exception) -> ApiError | None:
     return None
 
 
-@middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ConnectionResetError:
+def answer_for(request: web.Request, exc: Exception) -> web.Response:
+    """The error answer for what a handler raised; re-raises an HTTPException below 400 (a redirect)."""
+    if isinstance(exc, ConnectionResetError):
         # The client went away mid-request (typically while sending the body): nobody reads the
         # answer, and it is not our bug, so one warning line rather than a traceback.
         log.warning("%s %s: the client disconnected before the request was complete", request.method, request.raw_path)
         return failure(400, "Request incomplete: the client disconnected")
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise  # redirects and the like pass through
+            raise exc  # redirects and the like pass through
         message = _HTTP_MESSAGES.get(exc.status) or exc.reason
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return failure(exc.status, message, headers=headers)
-    except Exception as exc:
-        api_error = _as_api_error(exc)
-        if api_error is None:
-            request_id = request.get(REQUEST_ID)
-            log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
-            return failure(500, "Internal server error", request_id=request_id)
-        if api_error.status >= 500:
-            log.warning("%s %s: %s (%s)", request.method, request.path, api_error.message, type(exc).__name__)
-        return failure(api_error.status, api_error.message, details=api_error.details, headers=api_error.headers)
+    api_error = _as_api_error(exc)
+    if api_error is None:
+        request_id = request.get(REQUEST_ID)
+        log.error("unhandled error in %s %s (request %s)", request.method, request.path, request_id, exc_info=exc)
+        return failure(500, "Internal server error", request_id=request_id)
+    if api_error.status >= 500:
+        log.warning("%s %s: %s (%s)", request.method, request.path, api_error.message, type(exc).__name__)
+    return failure(api_error.status, api_error.message, details=api_error.details, headers=api_error.headers)

@@ -1,7 +1,7 @@
 """HTTP metrics for every request, and ``GET /metrics`` for the service's scrapers.
 
-The middleware is the app's outermost: it counts every answer, including the ones an inner
-middleware gave (404, 413, 503...), by method, route template and status.  Its cost is a
+The request pipeline (:mod:`jaan.web.pipeline`) records every answer, including the ones its
+inner steps gave (404, 413, 503...), by method, route template and status.  Its cost is a
 dictionary look-up and two writes to shared memory per request.
 
 ``/metrics`` answers only loopback clients, the ``trusted_proxies`` and ``metrics_scrapers``
@@ -13,18 +13,15 @@ to the proxy, not by the proxy: a public client behind nginx is refused.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from jaan import metrics
 from jaan.routes import Access, Raw, RouteTable
 from jaan.state import SETTINGS
 from jaan.web.client_address import client_address, parse_address, trusted_networks
 from jaan.web.errors import Forbidden
-from jaan.web.middleware import middleware
 
 UNMATCHED = "unmatched"  # 404 and 405: one label value, whatever the path (unbounded otherwise)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,7 +38,8 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-def _record(request: web.Request, status: int, seconds: float) -> None:
+def record(request: web.Request, status: int, seconds: float) -> None:
+    """Count one answer and how long it took (status 499: the client went away, nginx's word)."""
     key = (request.method, _route_of(request), status)
     children = _children.get(key)
     if children is None:
@@ -53,24 +51,6 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
         _children[key] = children
     children[0].inc()
     children[1].observe(seconds)
-
-
-@middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _record(request, exc.status, time.perf_counter() - started)
-        raise
-    except asyncio.CancelledError:
-        _record(request, 499, time.perf_counter() - started)  # the client went away (nginx's 499)
-        raise
-    except BaseException:
-        _record(request, 500, time.perf_counter() - started)
-        raise
-    _record(request, response.status, time.perf_counter() - started)
-    return response
 
 
 routes = RouteTable("operations")

@@ -14,11 +14,9 @@ from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator, StreamReader
-from aiohttp.typedefs import Handler, Middleware
 
 from jaan.routes import route_of
 from jaan.web.errors import InvalidInput, PayloadTooLarge
-from jaan.web.middleware import middleware
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -62,24 +60,22 @@ class LimitedStream:
         return AsyncStreamIterator(self._checked(self._stream.readline))
 
 
-def limits_middleware(default_limit: int, ceiling: int) -> Middleware:
-    """Bodies up to `default_limit`, or a route's declared limit capped at `ceiling`."""
+def limited(request: web.Request, default_limit: int, ceiling: int) -> web.Request:
+    """The request with its body limited: `default_limit`, or the route's declared limit capped at `ceiling`.
 
-    @middleware
-    async def payload_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = route_of(request)
-        limit = min(route.body_limit, ceiling) if route is not None and route.body_limit else default_limit
-        declared = request.headers.get(hdrs.CONTENT_LENGTH)
-        if declared is not None:
-            if not declared.isdigit():
-                raise InvalidInput("Invalid Content-Length header")
-            if int(declared) > limit:
-                raise _too_large(limit)
-        if request.body_exists:
-            request = request.clone(client_max_size=limit)
-            # aiohttp offers no hook for this; the private payload attribute is what every reader
-            # uses (tests/test_aiohttp_ground.py fails loudly if it changes).
-            request._payload = LimitedStream(request._payload, limit)  # type: ignore[assignment]
-        return await handler(request)
-
-    return payload_limits
+    Raises InvalidInput or PayloadTooLarge for a declared Content-Length that is bad or too large.
+    """
+    route = route_of(request)
+    limit = min(route.body_limit, ceiling) if route is not None and route.body_limit else default_limit
+    declared = request.headers.get(hdrs.CONTENT_LENGTH)
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidInput("Invalid Content-Length header")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    if request.body_exists:
+        request = request.clone(client_max_size=limit)
+        # aiohttp offers no hook for this; the private payload attribute is what every reader
+        # uses (tests/test_aiohttp_ground.py fails loudly if it changes).
+        request._payload = LimitedStream(request._payload, limit)  # type: ignore[assignment]
+    return request

@@ -1,7 +1,8 @@
 """Every request gets an id: the client's ``X-Request-ID`` when it is sane, else a new one.
 
 It is echoed in the response, carried by every log line written while the request is
-handled (through a context variable), and shown in the access log.
+handled (through a context variable), and shown in the access log.  The request pipeline
+(:mod:`jaan.web.pipeline`) assigns it first thing.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ import re
 import uuid
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
-
-from jaan.web.middleware import middleware
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -44,19 +42,3 @@ def request_id_of(request: web.Request) -> str:
     if offered and _SANE.fullmatch(offered):
         return offered
     return f"{_prefix}{next(_counter):016x}"
-
-
-@middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    rid = request_id_of(request)
-    request[REQUEST_ID] = rid
-    token = current_request_id.set(rid)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:  # e.g. a redirect raised past the error middleware
-        exc.headers[HEADER] = rid
-        raise
-    finally:
-        current_request_id.reset(token)
-    response.headers[HEADER] = rid
-    return response

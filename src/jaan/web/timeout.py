@@ -11,10 +11,8 @@ import asyncio
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from jaan.web.errors import ServiceUnavailable
-from jaan.web.middleware import middleware
 
 log = logging.getLogger(__name__)
 
@@ -29,29 +27,36 @@ def lift_request_timeout(request: web.Request) -> None:
         timer.cancel()
 
 
-def timeout_middleware(seconds: float) -> Middleware:
-    @middleware
-    async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # What asyncio.timeout does, with one timer and one flag: this runs on every request.
+class RequestTimer:
+    """What asyncio.timeout does, with one timer and one flag: this runs on every request.
+
+    Started when the request pipeline begins the handler; ``cancel()`` once it is done.  When the
+    timer fires it cancels the request's task; the pipeline, catching that CancelledError, asks
+    :meth:`timed_out` whether it was ours to turn into a 503 (or the client went away, or the
+    worker is stopping).
+    """
+
+    __slots__ = ("expired", "handle", "seconds", "task")
+
+    def __init__(self, request: web.Request, seconds: float) -> None:
         task = asyncio.current_task()
         assert task is not None
-        expired = False
+        self.task = task
+        self.seconds = seconds
+        self.expired = False
+        self.handle = request[_TIMER] = asyncio.get_running_loop().call_later(seconds, self._expire)
 
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
+    def _expire(self) -> None:
+        self.expired = True
+        self.task.cancel()
 
-        timer = request[_TIMER] = asyncio.get_running_loop().call_later(seconds, expire)
-        try:
-            return await handler(request)
-        except asyncio.CancelledError:
-            if not expired:
-                raise  # the client went away, or the worker is stopping: not ours to answer for
-            task.uncancel()
-            log.warning("%s %s timed out after %ss and was cancelled", request.method, request.path, seconds)
-            raise ServiceUnavailable("Request timed out") from None
-        finally:
-            timer.cancel()
+    def cancel(self) -> None:
+        self.handle.cancel()
 
-    return request_timeout
+    def timed_out(self, request: web.Request) -> ServiceUnavailable | None:
+        """After a CancelledError: the 503 to raise instead when it was the timer's, else None (re-raise)."""
+        if not self.expired:
+            return None
+        self.task.uncancel()
+        log.warning("%s %s timed out after %ss and was cancelled", request.method, request.path, self.seconds)
+        return ServiceUnavailable("Request timed out")

@@ -11,7 +11,6 @@ session in PostgreSQL (:func:`must_confirm`); reads take it from the worker's ca
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from jaan.routes import Access, route_of
 from jaan.shop.accounts.roles import may_access
@@ -21,7 +20,6 @@ from jaan.state import DATABASE
 from jaan.web.cors import SAFE_METHODS
 from jaan.web.credentials import credentials_of
 from jaan.web.errors import Forbidden, Unauthorized
-from jaan.web.middleware import middleware
 
 _USER: web.RequestKey[CurrentUser | None] = web.RequestKey("current_user")
 
@@ -65,8 +63,8 @@ def current_user(request: web.Request) -> CurrentUser:
     return user
 
 
-@middleware
-async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def check_access(request: web.Request) -> None:
+    """The request pipeline's last step before the handler: 401/403 unless the route's access level is met."""
     route = route_of(request)
     if route is not None and route.access is not Access.PUBLIC:
         user = await optional_user(request)
@@ -74,4 +72,3 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise Unauthorized("Invalid or expired session" if token_of(request) else "Unauthorized")
         if not may_access(user.role, route.access):
             raise Forbidden("Forbidden: Admin access required")
-    return await handler(request)
