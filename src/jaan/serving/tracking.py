@@ -1,7 +1,7 @@
 """Per-worker request counters and the in-flight list, for status, aiomonitor and recycling.
 
-Installed by the worker as the outermost middleware (the app is not frozen yet), so
-every request counts, including those an inner middleware rejects.  While the worker
+Installed by the worker as the request pipeline's watcher (the outermost step), so every
+request counts, including those an inner step rejects.  While the worker
 drains, every response says ``Connection: close``, so keep-alive clients move to
 another worker after their next answer instead of racing a closed socket.
 """
@@ -13,9 +13,8 @@ import weakref
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
 
-from jaan.web.middleware import middleware
+from jaan.web.pipeline import PIPELINE
 from jaan.web.request_id import REQUEST_ID
 
 
@@ -38,19 +37,16 @@ class RequestTracker:
         self.told_to_close: weakref.WeakSet[object] = weakref.WeakSet()
 
     def install(self, app: web.Application) -> None:
-        """Add the counting middleware (outermost) and the drain hook to a not-yet-frozen app."""
-        app.middlewares.insert(0, self._middleware)
+        """Watch the app's requests (the pipeline's outermost step) and add the drain hook; not yet frozen."""
+        app[PIPELINE].watcher = self
         app.on_response_prepare.append(self._on_response_prepare)
 
-    @middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        key = id(request)
-        self._in_flight[key] = (request, time.monotonic())
-        try:
-            return await handler(request)
-        finally:
-            del self._in_flight[key]
-            self.served += 1
+    def started(self, request: web.Request) -> None:
+        self._in_flight[id(request)] = (request, time.monotonic())
+
+    def finished(self, request: web.Request) -> None:
+        del self._in_flight[id(request)]
+        self.served += 1
 
     async def _on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         if self.draining:

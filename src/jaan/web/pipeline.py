@@ -7,6 +7,7 @@ found them holding ~22% of a worker's time on ``GET /api/health``.
 
 Outermost first (each step sees what the steps after it answered):
 
+0. the worker's request watcher (:mod:`jaan.serving.tracking`), when one is installed;
 1. metrics (:mod:`.http_metrics`): count every answer, including the ones later steps gave;
 2. request id (:mod:`.request_id`): assign it, echo it on the answer;
 3. slow requests (:mod:`.slow_requests`): the SQL clock, one line when the request was slow;
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -39,6 +41,16 @@ from jaan.web.timeout import RequestTimer
 
 # Raises Unauthorized or Forbidden when the request may not reach its route.
 AccessCheck = Callable[[web.Request], Awaitable[None]]
+
+
+class RequestWatcher(Protocol):
+    """Told when each request starts and ends (the worker's in-flight list and request counter)."""
+
+    def started(self, request: web.Request) -> None: ...
+
+    def finished(self, request: web.Request) -> None: ...
+
+
 # Sees each answer as the errors step gave it, before CORS and compression (tests check answers there).
 AnswerObserver = Callable[[web.Request, web.StreamResponse], None]
 
@@ -55,6 +67,7 @@ class Pipeline:
         self.max_body_size = settings.max_body_size
         self.max_upload_size = settings.max_upload_size
         self.answer_observers: list[AnswerObserver] = []
+        self.watcher: RequestWatcher | None = None  # the worker's, installed before the app starts
 
     @middleware
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -63,15 +76,20 @@ class Pipeline:
         rid = request[REQUEST_ID] = request_id_of(request)
         token = current_request_id.set(rid)
         clock = start_sql_clock() if self.slow_request_time > 0 else None
+        watcher = self.watcher
+        if watcher is not None:
+            watcher.started(request)
         try:
             try:
                 response = await self._answer(request, handler)
             except web.HTTPException as exc:  # a redirect raised past the errors step: it is the answer
                 status = exc.status
-                await self._compress(request, exc)
+                if (coding := compression.coding_for(request, exc, self.compress_min_size)) is not None:
+                    await compression.compress(exc, coding)
                 exc.headers[HEADER] = rid
                 raise
-            await self._compress(request, response)
+            if (coding := compression.coding_for(request, response, self.compress_min_size)) is not None:
+                await compression.compress(response, coding)
             response.headers[HEADER] = rid
             status = response.status
             return response
@@ -84,11 +102,8 @@ class Pipeline:
             http_metrics.record(request, status, total)
             if clock is not None and total >= self.slow_request_time:
                 log_slow_request(request, 500 if status == 499 else status, total, clock)
-
-    async def _compress(self, request: web.Request, response: web.StreamResponse) -> None:
-        coding = compression.coding_for(request, response, self.compress_min_size)
-        if coding is not None:
-            await compression.compress(response, coding)
+            if watcher is not None:
+                watcher.finished(request)
 
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """CORS around the errors step: error answers carry CORS headers too."""
