@@ -71,6 +71,14 @@ BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 HELLO_PATH = "/api/health"
 # The connection count of the second hello ceiling, always measured (issue 7: "at 5,000").
 MANY_CONNECTIONS = 5000
+# A run at a thousand connections or more lasts at least this long: opening them all takes seconds on a
+# busy machine, and a shorter run would measure only the connecting.
+MANY_CONNECTIONS_MIN_SECONDS = 5.0
+
+
+def measured_seconds(connections: int, duration: float) -> float:
+    """How long a measured run at this many connections lasts, given the run's --duration."""
+    return max(duration, MANY_CONNECTIONS_MIN_SECONDS) if connections >= 1000 else duration
 
 
 def select(names: str | None) -> list[Scenario]:

@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from perf import breakdown, compare, pgbench, probes, readme, report, wrk
-from perf.scenarios import HELLO_PATH, MANY_CONNECTIONS, Scenario, select
+from perf.scenarios import HELLO_PATH, MANY_CONNECTIONS, Scenario, measured_seconds, select
 from perf.service import (
     FULL,
     ROOT,
@@ -373,7 +373,8 @@ class Run:
                 if timeline:
                     timeline.start()
                 try:
-                    result = wrk.run(self._wrk_spec(scenario, self.duration, service))
+                    seconds = measured_seconds(scenario.concurrency(self.args.connections), self.duration)
+                    result = wrk.run(self._wrk_spec(scenario, seconds, service))
                 finally:
                     if timeline:
                         label = self._label(service)
@@ -444,7 +445,8 @@ class Run:
         try:
             for connections in counts:
                 _say(f"ceiling: bare aiohttp hello, {workers} workers, {connections} connections")
-                spec = wrk.WrkRun(url, connections, self.duration, self.args.threads, timeout=self.args.timeout)
+                seconds = measured_seconds(connections, self.duration)
+                spec = wrk.WrkRun(url, connections, seconds, self.args.threads, timeout=self.args.timeout)
                 try:
                     if self.warmup >= 1:
                         wrk.run(wrk.WrkRun(url, connections, self.warmup, self.args.threads, timeout=self.args.timeout))
@@ -503,7 +505,8 @@ class Run:
     def measure(self, scenario: Scenario, service: Service, into: dict[str, Any], what: str = "") -> None:
         """One scenario against one service, its figures (or why it failed) into `into`."""
         connections = scenario.concurrency(self.args.connections)
-        _say(f"scenario {scenario.name}{what}: {connections} connections, {self.duration:g} s")
+        seconds = measured_seconds(connections, self.duration)
+        _say(f"scenario {scenario.name}{what}: {connections} connections, {seconds:g} s")
         try:
             into[scenario.name] = self.scenario(scenario, service)
         except (wrk.WrkError, ServiceError) as exc:
