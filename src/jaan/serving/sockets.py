@@ -4,8 +4,7 @@ One socket (one accept queue) is shared by all workers, so a worker that stops
 accepting during a reload loses nothing: the others accept what is queued.  (A socket
 per worker with SO_REUSEPORT would give each its own queue, but the kernel resets the
 connections queued on a reuseport socket when it closes, unless the host sets
-net.ipv4.tcp_migrate_req: a reload would drop them.  The workers share the one queue
-fairly instead, see :mod:`jaan.serving.accepting`.)  On a full
+net.ipv4.tcp_migrate_req: a reload would drop them.)  On a full
 stop the last close would reset whatever the kernel had queued, so the master first
 attaches a drop-everything BPF filter: new SYNs are ignored (the client retries and,
 once the socket is closed, is refused), the queue only drains, and the workers close

@@ -31,7 +31,6 @@ from aiohttp import web
 from setproctitle import setproctitle
 
 from jaan import metrics
-from jaan.serving.accepting import Acceptor
 from jaan.serving.process import WorkerSpec, encode
 from jaan.serving.slow_clients import ConnectionGuard
 from jaan.serving.sockets import accept_queue_length
@@ -128,10 +127,8 @@ class Worker:
             "access_log_class": _access_log_class(),
             "access_log": logging.getLogger("jaan.access") if self.settings.access_log else None,
         }
-        # Accepted a few at a time, not by an asyncio server (which empties the queue each time):
-        # the workers share a burst of new connections (jaan.serving.accepting).
-        listener = Acceptor(self.sock, self.guard.protocol_factory(server, **handler_kwargs))
-        listener.start()
+        factory = self.guard.protocol_factory(server, **handler_kwargs)
+        listener = await loop.create_server(factory, sock=self.sock, backlog=self.settings.backlog)
         watchdog = asyncio.create_task(self.guard.watch(), name="slow-client watchdog")
         self._start_monitor(loop, runner.app)
         self.send("ready", **self._counters())  # status shows the pool from the first moment
@@ -194,7 +191,7 @@ class Worker:
             "subscribers": self.events.counts() if self.events is not None else None,
         }
 
-    async def _drain(self, listener: Acceptor, runner: web.AppRunner) -> None:
+    async def _drain(self, listener: asyncio.AbstractServer, runner: web.AppRunner) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.1, self.settings.graceful_timeout - 0.5)
         self.tracker.draining = True
