@@ -7,10 +7,11 @@ exits leaves its counts behind (folded into archive files; only its live gauges 
 master empties the directory when it starts (:func:`share_between_processes`).  Without it (the
 app in tests, one process) the same metrics count in the process's own registry.
 
-Why files rather than the master collecting over its pipe or control socket: a count is one
-write to shared memory in the process that saw it (about a microsecond), nothing crosses a
-socket per request, a scrape sees every increment made before it, and nothing is lost when a
-worker is killed between heartbeats.
+Why files rather than the master collecting over its pipe or control socket: a count is a
+write to shared memory in the process that saw it, nothing crosses a socket per request, and a
+scrape sees every count written before it.  What is counted on every request (HTTP, caches,
+the pool) is first tallied in plain numbers and written in batches (:class:`Tally`): a scrape
+waits for those batches, so it stays exact; a worker killed outright loses its last one.
 
 Adding a metric is one line here, e.g.
 ``EVENT_SUBSCRIBERS = gauge("jaan_events_subscribers", "live event-stream subscribers")``;
@@ -21,10 +22,15 @@ if it can go wrong, an alert in ``deploy/prometheus/alerts.yml``.
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import contextlib
 import fcntl
+import functools
 import os
 import shutil
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
@@ -144,42 +150,111 @@ EVENT_STREAMS_CLOSED = counter(
 )
 
 
-def cache_counters(cache: str) -> tuple[Counter, Counter, Counter]:
-    """A cache's hit, miss and bypass counters (bound once: a look-up must stay cheap)."""
-    hit, miss, bypass = (CACHE_REQUESTS.labels(cache, result) for result in ("hit", "miss", "bypass"))
+def cache_counters(cache: str) -> tuple[Callable[[], None], Callable[[], None], Callable[[], None]]:
+    """A cache's hit, miss and bypass counts: call one to count a look-up (tallied, see :class:`Tally`)."""
+    hit, miss, bypass = (_CACHE_LOOKUPS.counting(cache, result) for result in ("hit", "miss", "bypass"))
     return hit, miss, bypass
 
 
 class Tally:
-    """Counts of a labelled counter kept in plain ints in this process and added to it by
-    :func:`flush_tallies` (every worker heartbeat, and before a scrape this process answers).
+    """A counter's or histogram's counts kept in plain numbers in this process and written to it
+    by :func:`flush_tallies`: "tally here, flush there", for everything counted per request.
 
-    For counts on the hot path: one write to the shared file costs microseconds (a lock, a pid
-    check and an mmap write; ~13 µs on a busy 2-core box), a dictionary add well under one. A
-    scrape may see another worker's counts up to one heartbeat late.
+    One write to the shared file costs microseconds (a lock, a pid check and an mmap write; ~13 µs
+    on a busy 2-core box, and a histogram's observation is two of them), a dictionary add well under
+    one.  The counts are written ``FLUSH_DELAY`` seconds after the first one since the last flush
+    (a loop timer; under load that is one write per label set for hundreds of requests), at every
+    heartbeat, before a scrape this process answers, and when the worker exits.  A scrape waits
+    for the other processes' pending counts first (:func:`exposition`), so it is exact: it shows
+    every request answered before it.  What a worker killed with SIGKILL had not written yet
+    (at most ``FLUSH_DELAY`` seconds of it) is lost with it.
     """
 
-    def __init__(self, metric: Counter) -> None:
+    def __init__(self, metric: Counter | Histogram) -> None:
         self.metric = metric
-        self.pending: dict[tuple[str, ...], int] = {}
+        # Label values -> [amount] for a counter, [sum, count per bucket...] for a histogram.
+        self.pending: dict[tuple[str, ...], list[float]] = {}
+        self._bounds: list[float] = list(metric._upper_bounds) if isinstance(metric, Histogram) else []
+        self._children: dict[tuple[str, ...], Counter | Histogram] = {}
         _tallies.append(self)
 
-    def add(self, *labels: str) -> None:
-        self.pending[labels] = self.pending.get(labels, 0) + 1
+    def add(self, *labels: str, amount: float = 1.0) -> None:
+        """Count `amount` (a counter's tally) for these label values."""
+        entry = self.pending.get(labels)
+        if entry is None:
+            entry = self._start(labels)
+        entry[0] += amount
+
+    def counting(self, *labels: str) -> Callable[[], None]:
+        """``add`` for these label values, bound once (for a count made on every request)."""
+        return functools.partial(self.add, *labels)
+
+    def observe(self, value: float, *labels: str) -> None:
+        """Observe `value` (a histogram's tally) for these label values."""
+        entry = self.pending.get(labels)
+        if entry is None:
+            entry = self._start(labels)
+        entry[0] += value
+        # The bucket prometheus-client's observe() would count: the first bound >= value.
+        entry[bisect.bisect_left(self._bounds, value) + 1] += 1
+
+    def _start(self, labels: tuple[str, ...]) -> list[float]:
+        entry = self.pending[labels] = [0.0] * (1 + len(self._bounds))
+        _flush_soon()
+        return entry
 
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
-        for labels, amount in pending.items():
-            self.metric.labels(*labels).inc(amount)
+        for labels, entry in pending.items():
+            child = self._children.get(labels)
+            if child is None:
+                child = self._children[labels] = self.metric.labels(*labels) if labels else self.metric
+            if isinstance(child, Counter):
+                child.inc(entry[0])
+                continue
+            # Histogram.observe() writes its sum and one bucket per call; these are the same values.
+            child._sum.inc(entry[0])
+            for bucket, count in zip(child._buckets, entry[1:], strict=True):
+                if count:
+                    bucket.inc(count)
 
 
+FLUSH_DELAY = 0.1  # seconds a tallied count may wait before it is written (a scrape waits for it)
 _tallies: list[Tally] = []
+_CACHE_LOOKUPS = Tally(CACHE_REQUESTS)
+_flush_timer: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+_pending_marker: Path | None = None  # this process's "counts not written yet" file, while it exists
 
 
 def flush_tallies() -> None:
-    """Add every tally's counts to its counter (see :class:`Tally`)."""
+    """Write every tally's counts to its metric (see :class:`Tally`); on the thread that tallies."""
+    global _flush_timer, _pending_marker
+    timer, _flush_timer = _flush_timer, None
     for tally in _tallies:
         tally.flush()
+    if _pending_marker is not None:
+        _pending_marker.unlink(missing_ok=True)
+        _pending_marker = None
+    if timer is not None:
+        timer[1].cancel()  # last: the loop it was set on may be closed already (a worker's exit)
+
+
+def _flush_soon() -> None:
+    """A count is pending: write it within FLUSH_DELAY, and tell scrapes to wait for it."""
+    global _flush_timer, _pending_marker
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return  # no loop (a command, a test): written by the next explicit flush or scrape
+    if _flush_timer is not None and _flush_timer[0] is loop:
+        return
+    _flush_timer = (loop, loop.call_later(FLUSH_DELAY, flush_tallies))
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory and _pending_marker is None:
+        marker = Path(directory) / f"{_PENDING}{os.getpid()}"
+        with contextlib.suppress(OSError):
+            marker.touch()
+            _pending_marker = marker
 
 
 def _metric_objects() -> list[Counter | Gauge | Histogram]:
@@ -225,14 +300,17 @@ def process_exited(pid: int) -> None:
     Folding moves a dead process's counters and histograms into one archive file per type, so a
     service that recycles workers often does not leave a file per worker for every scrape to read.
     """
-    if os.environ.get(MULTIPROCESS_ENV):
+    if directory := os.environ.get(MULTIPROCESS_ENV):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        (Path(directory) / f"{_PENDING}{pid}").unlink(missing_ok=True)  # what it had not written is lost
         _exited.append(pid)
         fold_exited()
 
 
 _exited: list[int] = []  # processes whose files are still to fold
 _ARCHIVE = "archive"  # counter_archive.db, histogram_archive.db: what exited processes counted
+_PENDING = "pending_"  # pending_<pid>: that process has tallied counts it has not written yet
+PENDING_WAIT = 2.0  # seconds a scrape waits at most for the other processes' pending counts
 
 
 def fold_exited() -> None:
@@ -269,16 +347,44 @@ def _scrape_lock(directory: Path) -> IO[bytes]:
 
 
 def exposition() -> bytes:
-    """The Prometheus text of the whole service (every process's files), or of this process alone."""
-    flush_tallies()
+    """The Prometheus text of the whole service (every process's files), or of this process alone.
+
+    Blocking (it reads files and may wait): call it off the event loop, after this process's
+    own :func:`flush_tallies` on its loop.  It first waits (at most ``PENDING_WAIT`` seconds, for a
+    worker whose loop is stuck) until no other live process has counts still to write, so what it
+    shows includes every request answered before it began.
+    """
     directory = os.environ.get(MULTIPROCESS_ENV)
     if not directory:
         return generate_latest(REGISTRY)
+    _wait_for_pending(Path(directory))
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     with _scrape_lock(Path(directory)) as lock:
         fcntl.flock(lock, fcntl.LOCK_SH)
         return generate_latest(registry)
+
+
+def _wait_for_pending(directory: Path) -> None:
+    deadline = time.monotonic() + PENDING_WAIT
+    while time.monotonic() < deadline:
+        if not any(_alive(marker) for marker in directory.glob(f"{_PENDING}*")):
+            return
+        time.sleep(FLUSH_DELAY / 10)
+
+
+def _alive(marker: Path) -> bool:
+    """Whether the marker's process lives (its own marker counts not: it flushed before asking)."""
+    pid = int(marker.name.removeprefix(_PENDING))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def sample_worker(

@@ -43,6 +43,14 @@ def test_every_request_over_both_workers_counts_once_and_a_reload_keeps_the_tota
     service.wait_until(
         lambda s: all(w["requests"] > served_before.get(w["slot"], 0) + 10 for w in s["workers"]), timeout=10
     )
+    # Counts are tallied in each worker and written in batches (metrics.Tally): a scrape right after
+    # the answers still shows every one of them, whichever worker answers it or answered them.
+    for _ in range(5):
+        for _ in range(10):
+            assert service.get()[0] == 200
+        status, now = scrape(service)
+        assert health_requests(now) - health_requests(after) == 10
+        after = now
 
     reload = subprocess.run(
         [sys.executable, str(BIN_SERVE), "reload", "--data-dir", str(service.data_dir)],

@@ -41,9 +41,11 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from jaan.db.errors import DatabaseBusy, DatabaseUnavailable, StatementTimeout
-from jaan.metrics import DB_ACQUIRE, DB_QUERY
+from jaan.metrics import DB_ACQUIRE, DB_QUERY, Tally
 
 log = logging.getLogger(__name__)
+# Observed on every statement and checkout: tallied in the worker (see jaan.metrics.Tally).
+_QUERIES, _ACQUIRES = Tally(DB_QUERY), Tally(DB_ACQUIRE)
 
 Row = dict[str, Any]
 DICT_ROWS = psycopg2.extras.RealDictCursor
@@ -137,7 +139,7 @@ class Cursor:
             raise StatementTimeout(what) from None
         finally:
             elapsed = time.perf_counter() - started
-            DB_QUERY.observe(elapsed)
+            _QUERIES.observe(elapsed)
             clock = SQL_CLOCK.get()
             if clock is not None:
                 clock.seconds += elapsed
@@ -237,7 +239,7 @@ class Database:
             raise DatabaseUnavailable(str(exc).strip()) from exc
         finally:
             self._waiting -= 1
-            DB_ACQUIRE.observe(time.perf_counter() - started)
+            _ACQUIRES.observe(time.perf_counter() - started)
         try:
             yield conn
         finally:

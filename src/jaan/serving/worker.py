@@ -86,6 +86,8 @@ def run_worker(
         log.exception("worker %d crashed", spec.slot)
         return EXIT_CRASHED
     finally:
+        with contextlib.suppress(Exception):
+            metrics.flush_tallies()  # a crash skips the drain's flush: what was counted still counts
         _flush_access_log()
         logging.shutdown()
         sys.stderr.flush()

@@ -2,7 +2,8 @@
 
 The request pipeline (:mod:`jaan.web.pipeline`) records every answer, including the ones its
 inner steps gave (404, 413, 503...), by method, route template and status.  Its cost is a
-dictionary look-up and two writes to shared memory per request.
+few dictionary look-ups per request: the counts are tallied in the worker and written to shared
+memory in batches (:class:`jaan.metrics.Tally`).
 
 ``/metrics`` answers only loopback clients, the ``trusted_proxies`` and ``metrics_scrapers``
 (addresses or networks; ``0.0.0.0/0,::/0`` opens it to all).  The client is the one
@@ -13,7 +14,6 @@ to the proxy, not by the proxy: a public client behind nginx is refused.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiohttp import web
 
@@ -26,8 +26,11 @@ from jaan.web.errors import Forbidden
 UNMATCHED = "unmatched"  # 404 and 405: one label value, whatever the path (unbounded otherwise)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# (method, route, status) -> the counter and histogram children: labels() costs a lock and a tuple.
-_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+# Tallied in the worker, written to the shared files within metrics.FLUSH_DELAY (see metrics.Tally).
+_REQUESTS = metrics.Tally(metrics.HTTP_REQUESTS)
+_DURATION = metrics.Tally(metrics.HTTP_DURATION)
+# (method, route, status) -> the label values of the counter and of the histogram.
+_labels: dict[tuple[str, str, int], tuple[tuple[str, str, str], tuple[str, str, str]]] = {}
 
 
 def _route_of(request: web.Request) -> str:
@@ -41,16 +44,12 @@ def _route_of(request: web.Request) -> str:
 def record(request: web.Request, status: int, seconds: float) -> None:
     """Count one answer and how long it took (status 499: the client went away, nginx's word)."""
     key = (request.method, _route_of(request), status)
-    children = _children.get(key)
-    if children is None:
+    labels = _labels.get(key)
+    if labels is None:
         method, route, _ = key
-        children = (
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)),
-            metrics.HTTP_DURATION.labels(method, route, f"{status // 100}xx"),
-        )
-        _children[key] = children
-    children[0].inc()
-    children[1].observe(seconds)
+        labels = _labels[key] = ((method, route, str(status)), (method, route, f"{status // 100}xx"))
+    _REQUESTS.add(*labels[0])
+    _DURATION.observe(seconds, *labels[1])
 
 
 routes = RouteTable("operations")
@@ -79,6 +78,7 @@ def may_scrape(request: web.Request) -> bool:
 async def scrape(request: web.Request) -> web.Response:
     if not may_scrape(request):
         raise Forbidden("Metrics are served to loopback and trusted scrapers only")
-    # Reading every process's files is blocking I/O: off the event loop.
+    metrics.flush_tallies()  # this worker's own counts, on its loop (tallies are not thread-safe)
+    # Reading every process's files (after waiting for their pending counts) blocks: off the loop.
     body = await asyncio.to_thread(metrics.exposition)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

@@ -149,12 +149,12 @@ class ResponseCache:
             entry = None
         if entry is None:
             self.misses += 1
-            (_MISSES if self.live else _BYPASSES).inc()
+            (_MISSES if self.live else _BYPASSES)()
             _LOOKUPS.add(entry_kind(key), "miss" if self.live else "bypass")
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        _HITS.inc()
+        _HITS()
         _LOOKUPS.add(entry_kind(key), "hit")
         return entry
 

@@ -54,14 +54,14 @@ class SessionCache:
     def get(self, token_hash: bytes) -> CurrentUser | None:
         found = self._sessions.get(token_hash) if self.trusted else None
         if found is None:
-            (_MISSES if self.trusted else _BYPASSES).inc()
+            (_MISSES if self.trusted else _BYPASSES)()
             return None
         user, expires_at = found
         if expires_at <= dt.datetime.now(dt.UTC):
             self._forget(token_hash)
-            _MISSES.inc()
+            _MISSES()
             return None
-        _HITS.inc()
+        _HITS()
         return user
 
     def expires_at(self, token_hash: bytes) -> dt.datetime | None:
