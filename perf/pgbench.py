@@ -3,8 +3,9 @@
 The SQL is not copied: it is captured by calling the catalogue's own query functions with a
 cursor that records what they would send, then made literal with psycopg2 (the service sends
 literal SQL too: psycopg2 interpolates on the client, so pgbench runs in simple-query mode).
-The slug's literal becomes ``(SELECT slug FROM products WHERE id = :id)`` with a random live
-id, so the run spreads over every product like the slug scenario, still one round trip each.
+The slug's literal (the service reads the product pages a worker misses together, by an array of
+slugs: here one) becomes ``(SELECT slug FROM products WHERE id = :id)`` with a random live id, so
+the run spreads over every product like the slug scenario, still one round trip each.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class _Recorder:
 
     async def fetch_all(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         self.statements.append((sql, params))
-        return [{"total_matching": 1}]
+        return []
 
     async def fetch_one(self, sql: str, params: Any = None) -> dict[str, Any]:
         self.statements.append((sql, params))
@@ -52,7 +53,7 @@ async def _capture() -> dict[str, tuple[str, Any]]:
     await products.list_products(cast(Cursor, recorder), products.ProductFilter())
     captured["list"] = recorder.statements[0]
     recorder = _Recorder()
-    await products.product_by_slug(cast(Cursor, recorder), _SLUG_MARK)
+    await products.products_by_slugs(cast(Cursor, recorder), [_SLUG_MARK])
     captured["slug"] = recorder.statements[0]
     return captured
 

@@ -17,6 +17,7 @@ from jaan.shop.accounts.middleware import check_access
 from jaan.shop.accounts.revocation import REVOCATIONS, Revocations
 from jaan.shop.accounts.session_cache import SESSION_CACHE, SessionCache
 from jaan.shop.catalogue import ROUTE_TABLES as CATALOGUE_ROUTES
+from jaan.shop.catalogue.products import PRODUCT_PAGES, product_pages
 from jaan.shop.dashboard import routes as dashboard_routes
 from jaan.shop.dashboard.headline import ORDER_FIGURES, OrderFigures
 from jaan.shop.events import routes as event_routes
@@ -112,6 +113,7 @@ def create_app(
         app.cleanup_ctx.append(_replica_pools)
     app[RESPONSE_CACHE] = ResponseCache()
     app[STOCK_MAP] = StockMap()
+    app[PRODUCT_PAGES] = product_pages(app)
     app[ORDER_FIGURES] = OrderFigures()
     app[RESPONSE_CACHE].on_clear.append(app[STOCK_MAP].clear)  # the pages it completes are gone
     app[SESSION_CACHE] = SessionCache()

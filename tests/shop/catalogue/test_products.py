@@ -230,3 +230,18 @@ async def test_compressed_responses_keep_the_tag_a_304_carries(make_client, make
     assert first.headers["Content-Encoding"] == "gzip"
     again = await client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]})
     assert again.status == 304 and again.headers["ETag"] == first.headers["ETag"]
+
+
+async def test_product_pages_missed_together_are_read_together_and_answer_the_same(make_client, make_product):
+    from jaan.shop.catalogue.products import PRODUCT_PAGES
+
+    made = [make_product(description=f"Page {n}", compare_price=None if n % 2 else "9.50") for n in range(12)]
+    paths = [f"/api/products/slug/{product['slug']}" for product in made] + [f"/api/products/slug/no-such-{token()}"]
+    alone = await make_client()
+    one_by_one = [(r.status, await r.read()) for r in [await alone.get(path) for path in paths]]
+    together = await make_client()
+    pages = together.server.app[PRODUCT_PAGES]
+    answers = await asyncio.gather(*(together.get(path) for path in paths))
+    assert [(r.status, await r.read()) for r in answers] == one_by_one
+    assert one_by_one[-1][0] == 404 and all(status == 200 for status, _ in one_by_one[:-1])
+    assert pages.reads < len(paths)  # the misses of one moment shared statements

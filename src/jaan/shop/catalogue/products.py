@@ -12,11 +12,13 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import model_validator
 
+from jaan.db.batch import Batch, Take
 from jaan.db.pool import Cursor, Row
 from jaan.db.sql import escape_like
 from jaan.routes import Access, RouteTable
 from jaan.shop.freshness import IN_STOCK_LISTS, product_tag, read_catalogue
 from jaan.shop.stock_overlay import STOCK_MAP, Stock, StockedPage, with_holes
+from jaan.state import REPLICAS
 from jaan.web.answers import Envelope, Page, Shape
 from jaan.web.envelope import dumps
 from jaan.web.errors import InvalidInput, NotFound
@@ -55,7 +57,8 @@ _FILTERS = {
 
 _FROM = "FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.archived_at IS NULL"
 
-_BY_SLUG_SQL = f"SELECT {PUBLIC_COLUMNS} {_FROM} AND p.slug = %s"
+# The product pages a worker misses together, read in one statement (slug is unique).
+_BY_SLUGS_SQL = f"SELECT {PUBLIC_COLUMNS} {_FROM} AND p.slug = ANY(%s)"
 
 
 class ProductFilter(Paging):
@@ -108,12 +111,25 @@ async def list_products(cur: Cursor, wanted: ProductFilter) -> tuple[list[Row], 
     )
 
 
-async def product_by_slug(cur: Cursor, slug: str) -> Row:
-    """The live product with this slug; 404 for an unknown or archived one."""
-    row = await cur.fetch_one(_BY_SLUG_SQL, (slug,))
-    if row is None:
-        raise NotFound("Product not found")
-    return row
+async def products_by_slugs(cur: Cursor, slugs: list[str]) -> dict[str, Row]:
+    """The live products with these slugs, by slug (an unknown or archived one is missing)."""
+    return {row["slug"]: row for row in await cur.fetch_all(_BY_SLUGS_SQL, (slugs,))}
+
+
+def product_pages(app: web.Application) -> Batch[str, Row]:
+    """The rows behind product pages, the misses of one moment read together (:mod:`jaan.db.batch`)."""
+
+    async def read(take: Take[str]) -> dict[str, Row]:
+        if app.get(REPLICAS) is not None:
+            # A replica is chosen for the changes heard so far: the keys are taken before it is.
+            slugs = take()
+            return await read_catalogue(app, lambda cur: products_by_slugs(cur, slugs))
+        return await read_catalogue(app, lambda cur: products_by_slugs(cur, take()))
+
+    return Batch(read)
+
+
+PRODUCT_PAGES: web.AppKey[Batch[str, Row]] = web.AppKey("product_pages", Batch)
 
 
 def _date(value: dt.datetime) -> str:
@@ -208,7 +224,9 @@ async def get_product_by_slug(request: web.Request) -> web.Response:
     slug = request.match_info["slug"]
 
     async def build() -> tuple[StockedPage, list[str]]:
-        row = await read_catalogue(request.app, lambda cur: product_by_slug(cur, slug))
+        row = await request.app[PRODUCT_PAGES].get(slug)
+        if row is None:
+            raise NotFound("Product not found")
         product = public_product(row)
         built = dict([with_holes(product)])
         body = dumps({"success": True, "data": product})
