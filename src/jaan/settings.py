@@ -194,7 +194,8 @@ class Settings:
     listen_probe_timeout: float = _setting(
         3.0,
         "JAAN_LISTEN_PROBE_TIMEOUT",
-        "seconds a liveness probe may take before the LISTEN connection is presumed dead and the caches bypassed",
+        "seconds of silence (no notification, no probe echo) during a liveness probe before the LISTEN connection is"
+        " presumed dead and replaced",
     )
     db_listen_connections: int = _setting(
         1, "JAAN_DB_LISTEN_CONNECTIONS", "LISTEN connections each worker may hold outside its pool"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import psycopg2
 
@@ -112,3 +113,101 @@ async def test_a_silently_dead_connection_is_noticed_and_replaced(migrated_datab
             assert await asyncio.wait_for(received.get(), 10) == "after"
         finally:
             await listener.stop()
+
+
+class BusyLoop:
+    """Tasks that each hold the event loop a few milliseconds per turn, as a worker under load does
+    (sleeping, not spinning: the machine's CPUs stay free)."""
+
+    def __init__(self, tasks: int = 10, hold: float = 0.005) -> None:
+        self._hold = hold
+        self._stopped = False
+        self._tasks = [asyncio.create_task(self._turns()) for _ in range(tasks)]
+
+    async def _turns(self) -> None:
+        while not self._stopped:
+            time.sleep(self._hold)  # noqa: ASYNC251 - holding the loop is the point
+            await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        await asyncio.gather(*self._tasks)
+
+
+def flood(dsn: str, channel: str, transactions: int, per_transaction: int, pause: float) -> None:
+    """Another client's stream of notifications: `transactions` commits of `per_transaction` each."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for batch in range(transactions):
+                cur.execute(
+                    "SELECT count(pg_notify(%s, %s || ':' || g)) FROM generate_series(1, %s) g",
+                    (channel, batch, per_transaction),
+                )
+                time.sleep(pause)
+    finally:
+        conn.close()
+
+
+async def test_a_connection_busy_delivering_notifications_to_a_busy_worker_stays_up(migrated_database):
+    """An order storm on a loaded worker: thousands of notifications queue ahead of the probe's echo.
+    The connection keeps delivering, so it is not declared dead (no reconnect, no caches lost), and
+    once the backlog is through the probes vouch for the caches again."""
+    states: list[bool] = []
+    deadlines: list[float] = []
+    heard: list[str] = []
+    listener = Listener(
+        migrated_database,
+        {"storm": heard.append},
+        retry_delay=0.1,
+        on_state=states.append,
+        on_alive=deadlines.append,
+        probe_interval=0.2,
+        probe_timeout=1.0,
+    )
+    await listener.start()
+    busy = BusyLoop()
+    try:
+        assert states == [True]
+        sent = 40 * 250
+        await asyncio.to_thread(flood, migrated_database, "storm", 40, 250, 0.05)
+        await wait_for(lambda: len(heard) == sent, "every notification handled", within=PATIENCE)
+        proofs = len(deadlines)
+        await wait_for(lambda: len(deadlines) > proofs, "a probe came back after the storm", within=PATIENCE)
+        assert states == [True]  # never presumed dead
+    finally:
+        await busy.stop()
+        await listener.stop()
+
+
+async def test_notifications_keep_a_connection_alive_but_only_its_echo_vouches_for_the_caches(
+    migrated_database, monkeypatch
+):
+    """A probe whose echo never comes: while notifications keep arriving the connection is kept and
+    the caches' deadline does not move; once they stop, it is found silent and replaced."""
+    import jaan.db.listen
+
+    monkeypatch.setattr(jaan.db.listen, "_PROBE", "SELECT %s::text, %s, %s")  # answers, never echoes
+    states: list[bool] = []
+    deadlines: list[float] = []
+    heard: list[str] = []
+    listener = Listener(
+        migrated_database,
+        {"storm": heard.append},
+        retry_delay=0.1,
+        on_state=states.append,
+        on_alive=deadlines.append,
+        probe_interval=0.2,
+        probe_timeout=2.0,
+    )
+    await listener.start()
+    try:
+        assert states == [True] and len(deadlines) == 1  # registered: vouched for once
+        await asyncio.to_thread(flood, migrated_database, "storm", 80, 5, 0.05)  # 4 s, twice the timeout
+        await wait_for(lambda: len(heard) == 400, "every notification handled")
+        assert states == [True]  # alive all along: it kept delivering
+        assert len(deadlines) == 1  # but never vouched for again: no echo came
+        await wait_for(lambda: states[-1] is False, "the connection found silent once the storm is over")
+    finally:
+        await listener.stop()

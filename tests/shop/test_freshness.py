@@ -3,6 +3,7 @@ wait for the change itself, not a deadline), and are not trusted while the worke
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import psycopg2
@@ -210,3 +211,18 @@ async def test_caches_are_bypassed_while_the_listener_is_silent_and_rebuilt_afte
         await eventually(lambda: responses.live and sessions.live)
         assert (await client.get("/api/categories")).status == 200
         assert len(responses) > 0
+
+
+async def test_a_late_proof_of_catching_up_pauses_the_caches_without_emptying_them(make_client, probe_database):
+    """Issue 14: past the listener's deadline the response cache is bypassed, its entries kept; the next
+    probe that comes back serves them again (before, a late probe emptied every cache of the worker)."""
+    client = await make_client(listen_probe_interval=0.2, listen_probe_timeout=1.0)
+    responses = client.app[RESPONSE_CACHE]
+    await eventually(lambda: responses.trusted)
+    assert (await client.get("/api/categories")).status == 200
+    kept = dict(responses._entries)
+    assert kept
+    responses.trusted_until = time.monotonic() - 1  # as when the probe's echo is late
+    assert all(responses.get(key) is None for key in kept)  # bypassed: notifications may be running late
+    await eventually(lambda: responses.trusted)  # the next echo vouches again
+    assert all(responses.get(key) is entry for key, entry in kept.items())  # the same entries, not rebuilt

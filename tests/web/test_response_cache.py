@@ -55,6 +55,23 @@ async def test_nothing_is_kept_or_served_while_not_live(cache):
     assert cache.get("b") is None
 
 
+async def test_past_the_listeners_deadline_entries_are_not_served_but_kept_and_still_dropped(cache):
+    """Issue 14: a late proof of catching up pauses the cache; it does not empty it."""
+    import time
+
+    cache.trusted_until = time.monotonic() + 3600
+    cache.put("a", b"1", ["product:1"])
+    cache.put("b", b"2", ["product:2"])
+    cache.trusted_until = time.monotonic() - 1  # the listener's deadline passed without a new proof
+    assert cache.get("a") is None and cache.get("b") is None  # bypassed: notifications may be late
+    assert len(cache) == 2
+    cache.drop("product:1")  # a late notification still arrives, and still drops
+    cache.trusted_until = time.monotonic() + 3600  # caught up again
+    assert cache.get("a") is None
+    found = cache.get("b")
+    assert found is not None and found.body == b"2"
+
+
 async def test_least_recently_used_entries_go_past_the_byte_budget(cache):
     for n in range(20):
         cache.put(n, b"x" * 100, [])

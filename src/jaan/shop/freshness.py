@@ -132,7 +132,8 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
     revocations = app[REVOCATIONS]
 
     def on_alive(deadline: float) -> None:
-        sessions.trusted_until = deadline
+        # A late proof only pauses the caches until this one (no whole-cache drop: jaan.db.listen).
+        sessions.trusted_until = responses.trusted_until = deadline
         stock.caught_up(deadline - listener.trust_window)  # when the probe that came back was sent
 
     listener = Listener(

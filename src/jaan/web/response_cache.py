@@ -4,6 +4,10 @@ A body is encoded once and served from memory until a change notification (LISTE
 see :mod:`jaan.shop.freshness`) drops every entry tagged with what changed.  The cache is
 used only while the worker is listening: when the LISTEN connection is down, notifications
 could be missed, so it is emptied and bypassed until the listener is back (never trusted alone).
+It also serves only until the listener's trust deadline (:attr:`ResponseCache.trusted_until`):
+past it, notifications may be running late (an overloaded worker), so look-ups go to the database
+while the entries stay and keep taking the notifications as they come; the listener's next proof of
+catching up moves the deadline on and they are served again, with nothing lost (:mod:`jaan.db.listen`).
 Entries are evicted least recently used first past a byte budget.
 
 A body may also be kept with holes that are filled when it is served (:class:`Overlaid`: the
@@ -14,6 +18,7 @@ served body instead of dropping the entry; its ETag follows what is served.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
@@ -87,6 +92,8 @@ class ResponseCache:
         self.max_bytes = max_bytes
         self.clock = clock  # wall-clock seconds, for entries that expire (tests move it)
         self.live = False  # set by the listener: True only while change notifications arrive
+        # Monotonic deadline from the listener (inf: none, a cache no listener vouches for in time).
+        self.trusted_until = math.inf
         self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
         self._keys_by_tag: dict[str, set[Hashable]] = {}
         self._bytes = 0
@@ -142,15 +149,21 @@ class ResponseCache:
         finally:
             del self._building[key]
 
+    @property
+    def trusted(self) -> bool:
+        """Whether entries may be served: listening, and caught up within the listener's deadline."""
+        return self.live and time.monotonic() < self.trusted_until
+
     def get(self, key: Hashable) -> Cached | None:
-        entry = self._entries.get(key) if self.live else None
+        trusted = self.trusted
+        entry = self._entries.get(key) if trusted else None
         if entry is not None and entry.expires_at is not None and self.clock() >= entry.expires_at:
             self._remove(key)
             entry = None
         if entry is None:
             self.misses += 1
-            (_MISSES if self.live else _BYPASSES)()
-            _LOOKUPS.add(entry_kind(key), "miss" if self.live else "bypass")
+            (_MISSES if trusted else _BYPASSES)()
+            _LOOKUPS.add(entry_kind(key), "miss" if trusted else "bypass")
             return None
         self._entries.move_to_end(key)
         self.hits += 1
