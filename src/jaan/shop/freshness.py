@@ -87,15 +87,19 @@ def forget_stock_here(request: web.Request, product_id: int) -> None:
 
 
 def _stock_changed(cache: ResponseCache, stock: StockMap, payload: str) -> None:
-    """'<id>:<crossed zero>:<count>:<status>' (0020): the pages keep, the map takes the new stock;
-    without the count (0008's payload, or this worker's own change): drop what shows the product."""
-    product_id, crossed_zero, quantity, status = [*payload.split(":"), "", "", ""][:4]
-    if quantity and status in STATUSES and stock.heard(int(product_id), int(quantity), status):
-        _STOCK_PATCHED.inc()
-    else:
-        cache.drop(product_tag(product_id))
+    """'<id>:<crossed zero>:<count>:<status>' (0020), one per product, space-separated (a checkout
+    names all its products in one, 0023): the pages keep, the map takes the new stock; without the
+    count (0008's payload, or this worker's own change): drop what shows the product."""
+    crossed = False
+    for change in payload.split(" "):
+        product_id, crossed_zero, quantity, status = [*change.split(":"), "", "", ""][:4]
+        if quantity and status in STATUSES and stock.heard(int(product_id), int(quantity), status):
+            _STOCK_PATCHED.inc()
+        else:
+            cache.drop(product_tag(product_id))
+        crossed = crossed or crossed_zero == "1"
     cache.drop(STOCK_VIEWS)
-    if crossed_zero == "1":
+    if crossed:
         cache.drop(IN_STOCK_LISTS)
 
 
@@ -105,6 +109,8 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
     stock, order_figures = app[STOCK_MAP], app[ORDER_FIGURES]
 
     def on_order_figures(payload: str) -> None:
+        # Also the orders' table change: an inserted order sends only this (migrations/0023).
+        responses.drop(table_tag("orders"))
         if order_figures.on_notification(payload):
             _FIGURES_PATCHED.inc()
         else:
