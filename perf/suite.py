@@ -92,6 +92,13 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="with --access-log both: measure each scenario this many times on and off, alternating (default: 1)",
     )
+    p.add_argument(
+        "--access-log-scenarios",
+        default="all",
+        metavar="NAMES",
+        help="with --access-log both: only these scenarios (comma-separated) run against the twin too; the"
+        " others run once, access log on (default: all)",
+    )
     p.add_argument("--no-ceilings", action="store_true", help="skip the hello and pgbench ceilings")
     p.add_argument("--no-profile", action="store_true", help="no py-spy profile of a worker during the mixed scenario")
     p.add_argument("--label", help="a line saying what this run is (kept in results.json, shown in the README)")
@@ -215,6 +222,7 @@ class Run:
         self.customers = args.customers or (3 if self.quick else 8)
         self.order_products = args.order_products or (20 if self.quick else 200)
         self.scenarios = select(args.scenarios)
+        self.twin_scenarios = {scenario.name for scenario in select(args.access_log_scenarios)}
         self.topology = args.topology is not None
         self.started = dt.datetime.now(dt.UTC)
         self.stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
@@ -255,6 +263,7 @@ class Run:
                     # The rehearsal's hosts run without their access log (deploy/rehearse).
                     "access_log": "off (the rehearsal's)" if self.topology else args.access_log,
                     "rounds": args.rounds,
+                    "access_log_scenarios": sorted(self.twin_scenarios & {s.name for s in self.scenarios}),
                 },
                 "data_set": dict((TINY if self.quick else FULL).__dict__),
                 "topology": self.rehearsal.describe() if self.rehearsal else None,
@@ -546,7 +555,7 @@ class Run:
         """The whole run, up to (not including) writing the report."""
         self.prepare()
         for scenario in self.scenarios:
-            if self.twin is None:
+            if self.twin is None or scenario.name not in self.twin_scenarios:
                 self.measure(
                     scenario, self.service, self.results["scenarios"], " (through nginx)" if self.topology else ""
                 )
@@ -614,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         select(args.scenarios)
+        select(args.access_log_scenarios)
+        if args.access_log_scenarios != "all" and args.access_log != "both":
+            raise ValueError("--access-log-scenarios goes with --access-log both")
         if args.topology is None and (args.direct or args.reset_data):
             raise ValueError("--direct and --reset-data go with --topology DIR")
         if args.topology is not None:
