@@ -77,16 +77,20 @@ def test_a_scrape_for_a_client_that_is_not_loopback_is_refused(serve):
 def test_recycled_workers_keep_their_counts_and_leave_no_file_per_worker(serve):
     service = serve("--workers", "2", "--max-requests", "60")
     first = set(service.worker_pids().values())
-    load = Load(service.port, clients=4, max_requests=500, max_seconds=60, requests_per_connection=5)
+    # Load until both first workers are recycled: which worker accepts a new connection is the
+    # kernel's choice, and on a busy machine one of them may get far fewer requests than the other
+    # (a fixed 500 left one below 60). The load is still bounded (requests and seconds).
+    load = Load(service.port, clients=4, max_requests=20_000, max_seconds=90, requests_per_connection=5)
     with load:
-        load.wait_for(500, timeout=60)
+        service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & first, timeout=90)
     result = load.stop()
-    assert (result.ok, result.failed) == (500, 0), result.errors
+    assert result.ok >= 120 and result.failed == 0, (result.ok, result.errors)
     # Recycled: both first workers are gone (their counts folded into the archive files).
     snap = service.wait_until(lambda s: not {w["pid"] for w in s["workers"]} & first, timeout=30)
     status, text = scrape(service)
     assert status == 200
-    assert health_requests(text) == 500
+    # Every answered request counted once: the retired workers' and the live ones' alike.
+    assert health_requests(text) == result.ok
     assert sample(text, "jaan_worker_restarts_total", reason="max_requests") >= 2
     files = {path.name for path in (service.data_dir / "run" / "metrics").glob("counter_*.db")}
     live = {str(w["pid"]) for w in snap["workers"]} | {str(service.status()["master"]["pid"]), "archive"}
