@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import hdrs, web
-from prometheus_client import Counter
 
 from jaan.metrics import RESPONSE_CACHE_DROPS, RESPONSE_CACHE_LOOKUPS, Tally, cache_counters
 from jaan.web.etag import DEFAULT_MAX_AGE, etag_of, matches
@@ -34,7 +33,7 @@ from jaan.web.etag import DEFAULT_MAX_AGE, etag_of, matches
 _HITS, _MISSES, _BYPASSES = cache_counters("response")
 # Per entry kind (tallied: counted on every look-up) and per tag kind (perf/breakdown.py reads them).
 _LOOKUPS = Tally(RESPONSE_CACHE_LOOKUPS)
-_drops: dict[str, Counter] = {}
+_DROPS = Tally(RESPONSE_CACHE_DROPS)  # tallied too: an order storm drops on every notification
 
 
 def entry_kind(key: Hashable) -> str:
@@ -44,11 +43,7 @@ def entry_kind(key: Hashable) -> str:
 
 
 def _count_drops(tag: str, entries: int) -> None:
-    kind = tag.partition(":")[0]  # product:12 -> product, table:orders -> table
-    child = _drops.get(kind)
-    if child is None:
-        child = _drops[kind] = RESPONSE_CACHE_DROPS.labels(kind)
-    child.inc(entries)
+    _DROPS.add(tag.partition(":")[0], amount=entries)  # product:12 -> product, table:orders -> table
 
 
 class Overlaid(Protocol):
