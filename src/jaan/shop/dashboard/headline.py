@@ -82,6 +82,7 @@ class HeadlineFigures:
         self._early: list[OrderChange] = []  # heard while the read ran
         self._body = b""
         self._etag = ""
+        self._stale = False  # changes heard since the body was rendered
         self.size = 0
 
     def read(self, figures: dict[str, Any], snapshot: Snapshot) -> None:
@@ -103,13 +104,16 @@ class HeadlineFigures:
         figures["totalOrders"] += change.orders
         figures["pendingOrders"] += change.pending
         figures["revenue"] += change.revenue
-        self._render()
+        self._stale = True  # rendered when next served: an order storm is many changes per read
 
     def _render(self) -> None:
         self._body = dumps({"success": True, "data": self._figures})
         self._etag = etag_of(self._body)
+        self._stale = False
 
     def current(self) -> tuple[bytes, str]:
+        if self._stale:
+            self._render()
         return self._body, self._etag
 
 
