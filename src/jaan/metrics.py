@@ -82,6 +82,11 @@ DB_QUERY = histogram("jaan_db_query_seconds", "time of one round trip to the dat
 LISTEN_UP = gauge(
     "jaan_listen_up", "1 when every worker's LISTEN connection is up (caches trusted), else 0", mode="livemin"
 )
+LISTEN_CATCH_UP = histogram(
+    "jaan_listen_catch_up_seconds",
+    "time from a LISTEN connection's liveness probe to its echo: how far behind a worker hears changes (its caches"
+    " pause past listen_probe_interval + listen_probe_timeout)",
+)
 # Read replicas (DATABASE_REPLICA_URL), labelled host:port. Each worker checks every replica twice a
 # second; the lag is the largest any worker saw, "in use" the smallest (0 when any worker skips it).
 REPLICA_LAG = gauge(
@@ -101,7 +106,7 @@ REPLICA_IN_USE = gauge(
 # -- caches ----------------------------------------------------------------------------------------
 CACHE_REQUESTS = counter(
     "jaan_cache_requests_total",
-    "cache look-ups by cache (response, session) and result (hit, miss, bypass: not listening)",
+    "cache look-ups by cache (response, session) and result (hit, miss, bypass: not listening, or not caught up)",
     ("cache", "result"),
 )
 RESPONSE_CACHE_LOOKUPS = counter(

@@ -8,7 +8,7 @@ import uuid
 
 import psycopg2
 
-from jaan.metrics import RESPONSE_CACHE_PATCHES, flush_tallies
+from jaan.metrics import LISTEN_CATCH_UP, RESPONSE_CACHE_PATCHES, flush_tallies
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.web.response_cache import RESPONSE_CACHE
 from tests.shop.orders.conftest import Shop
@@ -226,5 +226,13 @@ async def test_a_late_proof_of_catching_up_pauses_the_caches_without_emptying_th
     assert kept
     responses.trusted_until = time.monotonic() - 1  # as when the probe's echo is late
     assert all(responses.get(key) is None for key in kept)  # bypassed: notifications may be running late
+    echoes = _catch_ups()
     await eventually(lambda: responses.trusted)  # the next echo vouches again
+    assert _catch_ups() > echoes  # and its round trip is measured
     assert all(responses.get(key) is entry for key, entry in kept.items())  # the same entries, not rebuilt
+
+
+def _catch_ups() -> float:
+    """Echoes measured by jaan_listen_catch_up_seconds so far (this process)."""
+    samples = [sample for metric in LISTEN_CATCH_UP.collect() for sample in metric.samples]
+    return sum(sample.value for sample in samples if sample.name.endswith("_count"))

@@ -15,6 +15,7 @@ rebuilt after a change is never read from a replica that has not replayed it yet
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from jaan.db.listen import Listener
 from jaan.db.pool import Cursor
-from jaan.metrics import LISTEN_UP, RESPONSE_CACHE_PATCHES, Tally
+from jaan.metrics import LISTEN_CATCH_UP, LISTEN_UP, RESPONSE_CACHE_PATCHES, Tally
 from jaan.shop.accounts.revocation import ACK_CHANNEL, REVOCATIONS, REVOKED_CHANNEL, acknowledger
 from jaan.shop.accounts.session_cache import SESSION_CACHE
 from jaan.shop.dashboard.headline import HEADLINE_FIGURES, ORDER_FIGURES, ORDER_FIGURES_CHANNEL
@@ -142,7 +143,9 @@ async def change_listener(app: web.Application) -> AsyncIterator[None]:
     def on_alive(deadline: float) -> None:
         # A late proof only pauses the caches until this one (no whole-cache drop: jaan.db.listen).
         sessions.trusted_until = responses.trusted_until = deadline
-        stock.caught_up(deadline - listener.trust_window)  # when the probe that came back was sent
+        sent = deadline - listener.trust_window  # when the probe that came back was sent
+        stock.caught_up(sent)
+        LISTEN_CATCH_UP.observe(time.monotonic() - sent)
 
     listener = Listener(
         # LISTEN is session state: straight to the primary, never through a transaction pooler.
