@@ -32,7 +32,13 @@ was thrown away with every cache of the worker):
   meanwhile, and trusts them again when the next echo comes back: the connection never dropped, so
   nothing was lost and nothing need be thrown away. Each listener also registers itself in the
   ``listeners`` table and refreshes its heartbeat with every probe, so a writer can tell which
-  listeners are alive (shop/accounts/revocation.py waits at most ``trust_window`` for them).
+  listeners are alive (shop/accounts/revocation.py waits at most ``trust_window`` for them). That
+  wait stays sound with a late echo: a listener still trusting its caches when the revoker gives up
+  on it (a window after the revocation committed) has had the echo of a probe sent after that
+  commit, so it handled the revocation before (its acknowledgement may still be on its way); one
+  without such an echo stopped trusting them at its deadline (its last echoed probe's sending plus
+  ``trust_window``), before the revoker gave up. Probes go one at a time, so a late echo also holds
+  back the heartbeat.
 
 Notifications are handed to the callbacks as psycopg2 reads them, in the connection's read
 callback: aiopg's own queue costs a task and three or four turns of the event loop per
