@@ -38,6 +38,10 @@ class Paging(Query):
         }
 
 
+# The page's rows carry the total under this name (and lose it before anyone sees them).
+_TOTAL = "jaan_page_total"
+
+
 async def fetch_page(
     cur: Cursor,
     paging: Paging,
@@ -47,16 +51,31 @@ async def fetch_page(
 ) -> tuple[list[Row], int]:
     """One page of `rows_sql` (ordered, without LIMIT) and the total `count_sql` counts.
 
-    Two statements on purpose: ``count(*) OVER ()`` would make the page query read and sort every
-    matching row instead of stopping after one page of an index.  `params` serve both: named
-    (a mapping) or positional (a sequence).
+    One round trip: the count rides in the page's statement as a scalar subquery, which PostgreSQL
+    runs once (an InitPlan) beside a page query that still stops after one page of an index (not
+    ``count(*) OVER ()``, which would read and sort every matching row). A page past the end has no
+    row to carry it, so only then is the count asked alone. Under load a list's rebuild waited for a
+    pooled connection's round trip twice; now once, and both figures come from one snapshot.
+    `params` serve both: named (a mapping) or positional (a sequence).
     """
+    select = rows_sql.lstrip()
+    together = select[:7].upper() == "SELECT " and not select[7:].lstrip().upper().startswith(("DISTINCT", "ALL "))
+    count_params: Any = (dict(params) if isinstance(params, Mapping) else params) or None
     if isinstance(params, Mapping):
-        page_sql = f"{rows_sql} LIMIT %(page_limit)s OFFSET %(page_offset)s"
-        page_params: Any = {**params, "page_limit": paging.per_page, "page_offset": paging.offset}
+        limit: Any = {"page_limit": paging.per_page, "page_offset": paging.offset}
+        page_params: Any = {**params, **limit}
+        page_sql = "LIMIT %(page_limit)s OFFSET %(page_offset)s"
     else:
-        page_sql = f"{rows_sql} LIMIT %s OFFSET %s"
-        page_params = (*params, paging.per_page, paging.offset)
-    rows = await cur.fetch_all(page_sql, page_params)
-    total = await cur.fetch_value(count_sql, (dict(params) if isinstance(params, Mapping) else params) or None)
+        page_params = (*params, *(params if together else ()), paging.per_page, paging.offset)
+        page_sql = "LIMIT %s OFFSET %s"
+    if not together:  # a shape the count cannot ride in: two statements
+        rows = await cur.fetch_all(f"{rows_sql} {page_sql}", page_params)
+        return rows, int(await cur.fetch_value(count_sql, count_params) or 0)
+    rows = await cur.fetch_all(f"SELECT ({count_sql}) AS {_TOTAL}, {select[7:]} {page_sql}", page_params)
+    if not rows:
+        total = 0 if paging.offset == 0 else await cur.fetch_value(count_sql, count_params)
+        return rows, int(total or 0)
+    total = rows[0][_TOTAL]
+    for row in rows:
+        del row[_TOTAL]
     return rows, int(total or 0)
