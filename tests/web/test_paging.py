@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from jaan.db.pool import Cursor, Database, PoolConfig
@@ -17,11 +19,11 @@ class Counted:
     def __init__(self, cur: Cursor) -> None:
         self.cur, self.statements = cur, 0
 
-    async def fetch_all(self, sql, params=None):
+    async def fetch_all(self, sql: str, params: Any = None) -> Any:
         self.statements += 1
         return await self.cur.fetch_all(sql, params)
 
-    async def fetch_value(self, sql, params=None):
+    async def fetch_value(self, sql: str, params: Any = None) -> Any:
         self.statements += 1
         return await self.cur.fetch_value(sql, params)
 
@@ -52,7 +54,7 @@ async def database(probe_database):
 async def test_a_page_and_its_total_come_in_one_statement(database, rows_sql, count_sql, params):
     async with database.cursor() as cur:
         counted = Counted(cur)
-        rows, total = await fetch_page(counted, Paging(page=2, per_page=4), rows_sql, count_sql, params)
+        rows, total = await fetch_page(cast(Cursor, counted), Paging(page=2, per_page=4), rows_sql, count_sql, params)
         assert rows == [
             {"n": 7, "even": False},
             {"n": 8, "even": True},
@@ -62,12 +64,15 @@ async def test_a_page_and_its_total_come_in_one_statement(database, rows_sql, co
         assert list(rows[0]) == ["n", "even"] and total == 10 and counted.statements == 1
         # Past the end: no row carries the total, which is asked alone.
         counted.statements = 0
-        assert await fetch_page(counted, Paging(page=4, per_page=4), rows_sql, count_sql, params) == ([], 10)
+        assert await fetch_page(cast(Cursor, counted), Paging(page=4, per_page=4), rows_sql, count_sql, params) == (
+            [],
+            10,
+        )
         assert counted.statements == 2
         # Nothing matches at all: the empty first page says so without a second statement.
         counted.statements = 0
         none = {"above": 99} if isinstance(params, dict) else (99,)
-        assert await fetch_page(counted, Paging(page=1, per_page=4), rows_sql, count_sql, none) == ([], 0)
+        assert await fetch_page(cast(Cursor, counted), Paging(page=1, per_page=4), rows_sql, count_sql, none) == ([], 0)
         assert counted.statements == 1
 
 
@@ -75,7 +80,7 @@ async def test_a_distinct_page_is_counted_by_its_own_statement(database):
     async with database.cursor() as cur:
         counted = Counted(cur)
         rows, total = await fetch_page(
-            counted,
+            cast(Cursor, counted),
             Paging(page=1, per_page=1),
             f"SELECT DISTINCT even FROM {_NUMBERS} ORDER BY even",
             f"SELECT count(DISTINCT even) FROM {_NUMBERS}",
