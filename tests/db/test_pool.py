@@ -180,3 +180,50 @@ async def test_a_server_that_never_answers_is_busy_after_the_connect_timeout_not
     finally:
         await db.close()
         silent.close()
+
+
+async def test_a_freed_connection_goes_to_a_waiting_read_before_a_waiting_order(probe_database):
+    db = Database(PoolConfig(probe_database, min_size=1, max_size=1, connect_timeout=30))
+    await db.open()
+    try:
+        served: list[str] = []
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with db.connection():
+                await release.wait()
+
+        async def ask(name: str, yields: bool) -> None:
+            async with db.cursor(yields=yields) as cur:
+                await cur.fetch_value("SELECT 1")
+                served.append(name)
+
+        holder = asyncio.create_task(hold())
+        await eventually(lambda: db.stats()["free"] == 0)
+        waiting = [asyncio.create_task(ask("order 1", True)), asyncio.create_task(ask("order 2", True))]
+        await eventually(lambda: db.stats()["waiting"] == 2)
+        waiting += [asyncio.create_task(ask("read 1", False)), asyncio.create_task(ask("read 2", False))]
+        await eventually(lambda: db.stats()["waiting"] == 4)
+        release.set()
+        await asyncio.gather(holder, *waiting)
+        # The reads came last but went first, in their order; then the orders, in theirs.
+        assert served == ["read 1", "read 2", "order 1", "order 2"]
+    finally:
+        await db.close()
+
+
+async def test_a_wait_cut_as_its_connection_is_handed_over_passes_it_on():
+    from jaan.db.pool import Gate
+
+    gate = Gate(1)
+    await gate.acquire()
+    first = asyncio.ensure_future(gate.acquire())
+    second = asyncio.ensure_future(gate.acquire(yields=True))
+    await asyncio.sleep(0)
+    gate.release()  # handed to `first`...
+    first.cancel()  # ...whose wait is cut before it runs: the connection goes on to `second`
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, timeout=5)
+    gate.release()
+    await asyncio.wait_for(gate.acquire(), timeout=5)  # and none was lost

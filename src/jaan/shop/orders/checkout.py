@@ -58,7 +58,8 @@ async def place_order(
     }
     try:
         # One statement outside a transaction block: with its prelude, one implicit transaction.
-        row = await database.fetch_one(_PLACE_ORDER, params)
+        # It yields the pool to reads that wait (jaan.db.pool.Gate): they would queue behind orders.
+        row = await database.fetch_one(_PLACE_ORDER, params, yields=True)
     except psycopg2.Error as exc:
         refusal = _refusal(exc)
         if refusal is None:
