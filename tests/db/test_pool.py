@@ -227,3 +227,17 @@ async def test_a_wait_cut_as_its_connection_is_handed_over_passes_it_on():
     await asyncio.wait_for(second, timeout=5)
     gate.release()
     await asyncio.wait_for(gate.acquire(), timeout=5)  # and none was lost
+
+
+async def test_a_wait_cut_before_a_release_passes_over_it_is_not_an_error():
+    from jaan.db.pool import Gate
+
+    gate = Gate(1)
+    await gate.acquire()
+    cut = asyncio.ensure_future(gate.acquire())
+    await asyncio.sleep(0)
+    cut.cancel()  # its wait is cancelled at once; the task itself runs later...
+    gate.release()  # ...after this release has passed over the cancelled wait
+    with pytest.raises(asyncio.CancelledError):
+        await cut
+    await asyncio.wait_for(gate.acquire(), timeout=5)  # the connection was freed, not lost

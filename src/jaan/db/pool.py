@@ -193,7 +193,7 @@ class Gate:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a connection just as the wait was cut: pass it on
-            else:
+            elif waiter in lane:  # a release may have passed over it already (it skips cancelled waits)
                 lane.remove(waiter)
             raise
 
