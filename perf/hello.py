@@ -1,8 +1,10 @@
 """The HTTP ceiling: a bare aiohttp app answering ``GET /api/health`` under N pre-forked workers.
 
-It is served the way bin/serve serves (one listening socket bound before the fork and shared
-by every worker, the same backlog, uvloop, no access log, the same keep-alive timeout), so
-the gap between it and the service is what our middlewares, handlers and database cost.
+It is served the way bin/serve serves (the port bound before the fork; each worker listening on
+a socket of its own in the port's SO_REUSEPORT group, made by the same function, or with
+``--accept-queues shared`` one listening socket shared by every worker; the same backlog,
+uvloop, no access log, the same keep-alive timeout), so the gap between it and the service is
+what our middlewares, handlers and database cost.
 
     python perf/hello.py --port 8100 --workers 2
 
@@ -24,6 +26,8 @@ import sys
 
 from aiohttp import web
 
+from jaan.serving.sockets import own_listener
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -33,7 +37,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "timestamp": now})
 
 
-async def _serve(sock: socket.socket, ready_fd: int) -> None:
+async def _serve(sock: socket.socket, ready_fd: int, per_worker: bool, backlog: int) -> None:
     app = web.Application()
     app.router.add_get("/api/health", health)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=75.0)
@@ -43,7 +47,9 @@ async def _serve(sock: socket.socket, ready_fd: int) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    server = await loop.create_server(runner.server, sock=sock)
+    if per_worker:  # as bin/serve's workers do: a queue of its own in the port's reuseport group
+        sock = own_listener(sock, backlog)
+    server = await loop.create_server(runner.server, sock=sock, backlog=backlog)
     os.write(ready_fd, b"r")
     os.close(ready_fd)
     await stop.wait()
@@ -51,15 +57,15 @@ async def _serve(sock: socket.socket, ready_fd: int) -> None:
     await runner.cleanup()
 
 
-def _worker(sock: socket.socket, ready_fd: int) -> None:
+def _worker(sock: socket.socket, ready_fd: int, per_worker: bool, backlog: int) -> None:
     # Die with the parent, whatever kills it.
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     try:
         import uvloop
 
-        uvloop.run(_serve(sock, ready_fd))
+        uvloop.run(_serve(sock, ready_fd, per_worker, backlog))
     except ImportError:  # the service needs uvloop; the ceiling still runs without it
-        asyncio.run(_serve(sock, ready_fd))
+        asyncio.run(_serve(sock, ready_fd, per_worker, backlog))
     os._exit(0)
 
 
@@ -69,13 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--backlog", type=int, default=2048, help="listen backlog (bin/serve's default)")
+    parser.add_argument("--backlog", type=int, default=4096, help="listen backlog (bin/serve's default)")
+    parser.add_argument(
+        "--accept-queues",
+        choices=("per-worker", "shared"),
+        default="per-worker",
+        help="one accept queue per worker (SO_REUSEPORT) or one shared by all, as bin/serve's accept_queues"
+        " (default: per-worker, bin/serve's default)",
+    )
     args = parser.parse_args(argv)
 
+    per_worker = args.accept_queues == "per-worker"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
-    sock.listen(args.backlog)
+    if per_worker:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # bound, not listening: holds the port
+    else:
+        sock.listen(args.backlog)
     sock.setblocking(False)
     read_end, write_end = os.pipe()
     children = []
@@ -83,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         pid = os.fork()
         if pid == 0:
             os.close(read_end)
-            _worker(sock, write_end)
+            _worker(sock, write_end, per_worker, args.backlog)
         children.append(pid)
     os.close(write_end)
     ready = 0

@@ -212,6 +212,46 @@ def sampling(processes: Processes, dsn: str | None, into: dict[str, Any]) -> Ite
         into.update(sampler.stop())
 
 
+# The kernel's counters (TcpExt, /proc/net/netstat) that say where a connection burst waits or is dropped
+# before a worker accepts it: the accept queue full (the SYN or the handshake's last ACK dropped), the SYN
+# queue full (answered with a cookie instead, or dropped), and the retransmission timeouts that follow.
+LISTEN_COUNTERS = (
+    "ListenOverflows",
+    "ListenDrops",
+    "TCPReqQFullDrop",
+    "TCPReqQFullDoCookies",
+    "SyncookiesSent",
+    "SyncookiesRecv",
+    "TCPTimeouts",
+)
+
+
+def listen_counters() -> dict[str, int]:
+    """The machine's LISTEN_COUNTERS now (empty when /proc/net/netstat cannot be read)."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return {}
+    counters: dict[str, int] = {}
+    for names, values in zip(lines[0::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            counters = {name: int(row[name]) for name in LISTEN_COUNTERS if name in row}
+    return counters
+
+
+@contextlib.contextmanager
+def counting_listen(into: dict[str, Any]) -> Iterator[None]:
+    """The LISTEN_COUNTERS' increase over the block, merged into `into` as "listen" (machine-wide: a
+    quiet machine's figures are the run's own)."""
+    before = listen_counters()
+    try:
+        yield
+    finally:
+        after = listen_counters()
+        into["listen"] = {name: after[name] - before[name] for name in after if name in before}
+
+
 @dataclass
 class Timeline:
     """A light client asking `url` `rate` times a second, open loop, recording each answer's latency.

@@ -233,6 +233,12 @@ def checks(results: dict[str, Any]) -> list[str]:
         if run.get("statuses"):
             counted = ", ".join(f"{code}: {count:,}" for code, count in sorted(run["statuses"].items()))
             lines.append(f"- {name}: statuses {counted}")
+    runs = [(name, run) for name, run in results["scenarios"].items()]
+    runs += [(f"hello_c{connections}", run) for connections, run in results["ceilings"].get("hello", {}).items()]
+    for name, run in runs:
+        if run.get("listen") and run.get("connections", 0) >= 1000:
+            counted = ", ".join(f"{counter} {count:,}" for counter, count in run["listen"].items())
+            lines.append(f"- listen queue, {name} (the machine's TcpExt counters over the run): {counted}")
     for name, samples in results.get("timeline", {}).items():
         answered = [s["ms"] for s in samples if s["ms"] is not None]
         failed = len(samples) - len(answered)

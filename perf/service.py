@@ -162,6 +162,7 @@ class Service:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.command: list[str] = []
+        self.accept_queues = "per-worker"  # bin/serve --accept-queues (perf/run --accept-queues)
 
     def _bin(self, name: str, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
         done = subprocess.run(
@@ -212,6 +213,7 @@ class Service:
             # Its own ports, so a service someone else runs here does not collide with ours.
             f"--monitor-port-base={free_port_block(6 * slots)}",
             "--graceful-timeout=5",
+            f"--accept-queues={self.accept_queues}",
         ]
         env = {"DATABASE_URL": database_url} if database_url else None
         self.log_dir.mkdir(parents=True, exist_ok=True)

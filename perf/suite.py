@@ -99,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
         help="with --access-log both: only these scenarios (comma-separated) run against the twin too; the"
         " others run once, access log on (default: all)",
     )
+    p.add_argument(
+        "--accept-queues",
+        choices=("per-worker", "shared"),
+        default="per-worker",
+        help="bin/serve --accept-queues, also how the hello app listens (default: per-worker, bin/serve's)",
+    )
     p.add_argument("--no-ceilings", action="store_true", help="skip the hello and pgbench ceilings")
     p.add_argument("--no-profile", action="store_true", help="no py-spy profile of a worker during the mixed scenario")
     p.add_argument("--label", help="a line saying what this run is (kept in results.json, shown in the README)")
@@ -291,6 +297,7 @@ class Run:
             self.service.seed(data)
             self.service.create_admin()
             _say(f"starting bin/serve --workers {self.args.workers} (access log {'on' if access_log else 'off'})")
+            self.service.accept_queues = self.args.accept_queues
             self.service.start(self.args.workers, access_log=access_log)
         status = self.service.status()
         meta = self.results["meta"]
@@ -305,6 +312,7 @@ class Run:
         stock = 1_000_000
         if self.args.access_log == "both":
             self.twin = Service(self.dir / "twin", self.dir / "logs" / "twin")
+            self.twin.accept_queues = self.args.accept_queues
             _say("starting a twin bin/serve with the access log off, on the same database")
             self.twin.start(self.args.workers, access_log=False, database_url=self.service.dsn)
         self.inputs = prepare_inputs(self.service.url, self.customers, self.order_products, stock)
@@ -377,6 +385,7 @@ class Run:
         try:
             with (
                 probes.sampling(service.processes(), dsn, sampled),
+                probes.counting_listen(sampled),
                 probes.sampling(nginx, None, proxy) if nginx else contextlib.nullcontext(),
             ):
                 if timeline:
@@ -448,7 +457,16 @@ class Run:
         counts = sorted({s.concurrency(self.args.connections) for s in self.scenarios} | {MANY_CONNECTIONS})
         port = free_port()
         workers = self.results["meta"]["workers"]
-        command = [sys.executable, str(ROOT / "perf" / "hello.py"), f"--port={port}", f"--workers={workers}"]
+        # Listening as bin/serve listens: the same backlog, a queue per worker or one shared.
+        settings = self.results["meta"].get("settings", {})
+        command = [
+            sys.executable,
+            str(ROOT / "perf" / "hello.py"),
+            f"--port={port}",
+            f"--workers={workers}",
+            f"--backlog={settings.get('backlog', 4096)}",
+            f"--accept-queues={settings.get('accept_queues', self.args.accept_queues)}",
+        ]
         self.hello = start_server(command, self.dir / "logs" / "hello.log", timeout=30)
         url = f"http://127.0.0.1:{port}{HELLO_PATH}"
         try:
@@ -461,7 +479,10 @@ class Run:
                         wrk.run(wrk.WrkRun(url, connections, self.warmup, self.args.threads, timeout=self.args.timeout))
                     sampled: dict[str, Any] = {}
                     timeline = probes.Timeline(url) if connections == MANY_CONNECTIONS else None
-                    with probes.sampling(probes.ServerProcesses(self.hello.pid), None, sampled):
+                    with (
+                        probes.sampling(probes.ServerProcesses(self.hello.pid), None, sampled),
+                        probes.counting_listen(sampled),
+                    ):
                         if timeline:
                             timeline.start()
                         try:

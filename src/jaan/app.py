@@ -10,7 +10,7 @@ from jaan import routes
 from jaan.db.pool import Database, PoolConfig
 from jaan.db.replicas import ReadReplicas
 from jaan.periodic import PeriodicJob, periodic_jobs_ctx
-from jaan.settings import Settings
+from jaan.settings import MB, Settings
 from jaan.shop import activity_routes, api_docs, contact, customers, health, store_settings, suppliers, uploads, users
 from jaan.shop.accounts import routes as accounts_routes
 from jaan.shop.accounts.middleware import check_access
@@ -111,7 +111,7 @@ def create_app(
             settings.replica_wait,
         )
         app.cleanup_ctx.append(_replica_pools)
-    app[RESPONSE_CACHE] = ResponseCache()
+    app[RESPONSE_CACHE] = ResponseCache(settings.response_cache_mb * MB)
     app[STOCK_MAP] = StockMap()
     app[PRODUCT_PAGES] = product_pages(app)
     app[ORDER_FIGURES] = OrderFigures()

@@ -121,6 +121,17 @@ RESPONSE_CACHE_DROPS = counter(
     " in-stock-lists; all: the whole cache), summed over the workers",
     ("tag",),
 )
+RESPONSE_CACHE_BYTES = gauge(
+    "jaan_response_cache_bytes",
+    "bytes the workers' response caches hold, bodies and bookkeeping (estimated; each worker samples its own"
+    " every second; summed)",
+)
+RESPONSE_CACHE_EVICTIONS = counter(
+    "jaan_response_cache_evictions_total",
+    "cached answers evicted, least recently used first, to keep a worker's response cache within"
+    " response_cache_mb, by entry (the kind of answer)",
+    ("entry",),
+)
 RESPONSE_CACHE_PATCHES = counter(
     "jaan_response_cache_patches_total",
     "changes applied to cached answers in place instead of dropping them, by what changed (stock: a"
@@ -393,11 +404,15 @@ def _alive(marker: Path) -> bool:
 
 
 def sample_worker(
-    in_flight: int, pool: dict[str, int | None] | None, subscribers: dict[str, int] | None = None
+    in_flight: int,
+    pool: dict[str, int | None] | None,
+    subscribers: dict[str, int] | None = None,
+    response_cache_bytes: int = 0,
 ) -> None:
     """A worker's gauges, sampled each heartbeat (summed over the live workers), and its tallies."""
     flush_tallies()
     HTTP_IN_FLIGHT.set(in_flight)
+    RESPONSE_CACHE_BYTES.set(response_cache_bytes)
     for audience in ("admin", "customer"):
         EVENT_SUBSCRIBERS.labels(audience).set((subscribers or {}).get(audience, 0))
     for state in ("size", "free", "waiting"):

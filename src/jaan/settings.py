@@ -16,6 +16,7 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
+ACCEPT_QUEUES = ("per-worker", "shared")
 
 
 def _setting(default: Any, env: str, meaning: str, flag: bool = True) -> Any:
@@ -146,6 +147,13 @@ class Settings:
     )
     # -- the pre-fork supervisor (bin/serve) --------------------------------------------------
     backlog: int = _setting(4096, "JAAN_BACKLOG", "listen backlog: connections the kernel queues before accept")
+    accept_queues: str = _setting(
+        "per-worker",
+        "JAAN_ACCEPT_QUEUES",
+        "per-worker: each worker listens on a socket of its own (SO_REUSEPORT; the kernel spreads new"
+        " connections over their queues; set net.ipv4.tcp_migrate_req=1, see Operating); shared: one socket"
+        " and queue for all",
+    )
     reuse_port: bool = _setting(
         False,
         "JAAN_REUSE_PORT",
@@ -185,6 +193,12 @@ class Settings:
     )
     db_reserve: int = _setting(
         10, "JAAN_DB_RESERVE", "connections of the server's max_connections left for migrations, admins, psql"
+    )
+    response_cache_mb: int = _setting(
+        24,
+        "JAAN_RESPONSE_CACHE_MB",
+        "megabytes of answers each worker's response cache keeps (bodies and bookkeeping); past it the least"
+        " recently used go first",
     )
     listen_probe_interval: float = _setting(
         2.0,
@@ -321,6 +335,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.response_cache_mb < 1:
+            raise ValueError("response_cache_mb must be at least 1")
+        if self.accept_queues not in ACCEPT_QUEUES:
+            raise ValueError(f"accept_queues must be one of {', '.join(ACCEPT_QUEUES)}, not {self.accept_queues!r}")
         if self.db_pooler_connections < 0:
             raise ValueError("db_pooler_connections cannot be negative")
         if self.db_pooler_connections and not self.database_listen_url:

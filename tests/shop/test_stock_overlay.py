@@ -86,3 +86,33 @@ def test_a_product_written_here_ignores_notifications_until_the_listener_has_cau
     now[0] = 101.0
     stock.caught_up(100.5)  # sent after the write: everything committed before it has been heard
     assert stock.heard(1, 21, "in_stock") and shown(overlaid) == {1: (21, "in_stock")}
+
+
+def test_the_cache_budgets_overlaid_pages_at_what_they_cost_the_heap():
+    import tracemalloc
+
+    cache, stock = ResponseCache(max_bytes=1 << 40), StockMap()
+    cache.set_live(True)
+
+    def full(product_id: int) -> dict:  # a product as the catalogue answers it, roughly
+        return {
+            **product(product_id, 20, description="d" * (50 + product_id % 400)),
+            "name": f"Basmati rice {product_id} kg",
+            "slug": f"basmati-rice-{product_id}-kg",
+            "price": "12.50",
+            "sku": f"SKU-{product_id:06d}",
+            "category": {"id": 3, "name": "Rice", "slug": "rice"},
+            "images": [],
+        }
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for n in range(1500):  # product pages, as the slug route keeps them
+        cache.put(("product", n), page(stock, full(n)), [f"product:{n}"]).current()
+    for n in range(100):  # list pages of 20, as the product list and search keep them
+        ids = range(10_000 + 20 * n, 10_020 + 20 * n)
+        tags = ["table:products", "stock-views", *(f"product:{i}" for i in ids)]
+        cache.put(("products", n), page(stock, *(full(i) for i in ids)), tags).current()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert 0.8 < cache.held_bytes / used < 1.25, (cache.held_bytes, used)

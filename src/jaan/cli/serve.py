@@ -133,6 +133,11 @@ def run(settings: Settings, workers: int) -> int:
         reason = exc.strerror or exc
         print(f"serve: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
         return 1
+    if settings.accept_queues == "per-worker" and not sockets.migrates_queued_connections():
+        log.warning(
+            "net.ipv4.tcp_migrate_req is not 1: a worker that stops (reload, recycle) may reset a connection"
+            " still in its accept queue; set it (README, Operating bin/serve) or JAAN_ACCEPT_QUEUES=shared"
+        )
     controller = control.ControlServer(settings.run_dir)  # refuses a second master for this data dir
     metrics.share_between_processes(settings.run_dir)
     try:

@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import dataclasses
 import faulthandler
+import gc
 import logging
 import os
 import signal
@@ -33,13 +34,14 @@ from setproctitle import setproctitle
 from jaan import metrics
 from jaan.serving.process import WorkerSpec, encode
 from jaan.serving.slow_clients import ConnectionGuard
-from jaan.serving.sockets import accept_queue_length
+from jaan.serving.sockets import accept_queue_length, own_listener, refuse_new_connections
 from jaan.serving.tracking import RequestTracker
 from jaan.settings import Settings
 
 if TYPE_CHECKING:
     from jaan.db.pool import Database
     from jaan.shop.events.feed import EventFeed
+    from jaan.web.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,10 @@ def run_worker(
     inherited: Iterable[int],
 ) -> int:
     """Everything a freshly forked worker does; returns its exit code (the caller ``os._exit``s)."""
+    # What the master imported is shared with it page by page until written, and the collector's
+    # passes write to every object they visit: set aside (never collected here: it is the master's,
+    # not this worker's garbage), it stays shared (measured: ~20 MB less PSS for master + 2 workers).
+    gc.freeze()
     for name in _RESET_SIGNALS:
         signal.signal(getattr(signal, name), signal.SIG_DFL)
     # Ctrl-C reaches the whole process group; the master turns it into a graceful stop.
@@ -106,6 +112,7 @@ class Worker:
         self.parent = os.getppid()
         self.database: Database | None = None
         self.events: EventFeed | None = None
+        self.response_cache: ResponseCache | None = None
 
     def send(self, kind: str, **fields: Any) -> None:
         try:
@@ -120,6 +127,8 @@ class Worker:
         loop.add_signal_handler(signal.SIGTERM, self.stop.set)
         try:
             runner, server = await self._start_app()
+            if self.settings.accept_queues == "per-worker":  # a queue of its own, from the moment it is ready
+                self.sock = own_listener(self.sock, self.settings.backlog)
         except Exception as exc:
             log.exception("worker %d could not start", self.spec.slot)
             self.send("fatal", reason=_short(exc))
@@ -147,10 +156,12 @@ class Worker:
         from jaan.app import create_app
         from jaan.shop.events.feed import EVENT_FEED
         from jaan.state import DATABASE
+        from jaan.web.response_cache import RESPONSE_CACHE
 
         app = create_app(self.settings, self.dsn)
         self.database = app[DATABASE]
         self.events = app[EVENT_FEED]
+        self.response_cache = app[RESPONSE_CACHE]
         self.tracker.install(app)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()  # runs the app's startup: the pool is open once this returns
@@ -170,7 +181,8 @@ class Worker:
         # Sent from the event loop itself: a loop stuck in a handler stops the beat.
         while True:
             counters = self._counters()
-            metrics.sample_worker(self.tracker.in_flight_count, counters["pool"], counters["subscribers"])
+            cache_bytes = self.response_cache.held_bytes if self.response_cache is not None else 0
+            metrics.sample_worker(self.tracker.in_flight_count, counters["pool"], counters["subscribers"], cache_bytes)
             self.send("beat", **counters)
             if self.spec.max_requests and self.tracker.served >= self.spec.max_requests and not self.stop.is_set():
                 # Asked again every beat: a successor that failed to start is retried later.
@@ -197,8 +209,10 @@ class Worker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.1, self.settings.graceful_timeout - 0.5)
         self.tracker.draining = True
+        if self.settings.accept_queues == "per-worker" and not refuse_new_connections(self.sock):
+            log.warning("cannot filter new connections: some queued at the very end may be reset")
         # Keep accepting while the kernel still holds queued connections: on a full stop nobody
-        # else will (the master has filtered new ones out), on a reload the others would.
+        # else will (new ones are filtered out), on a reload of a shared queue the others would.
         await _wait_while(lambda: accept_queue_length(self.sock) > 0, min(loop.time() + 1.0, deadline))
         listener.close()
         if self.events is not None:

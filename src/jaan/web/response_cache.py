@@ -8,7 +8,10 @@ It also serves only until the listener's trust deadline (:attr:`ResponseCache.tr
 past it, notifications may be running late (an overloaded worker), so look-ups go to the database
 while the entries stay and keep taking the notifications as they come; the listener's next proof of
 catching up moves the deadline on and they are served again, with nothing lost (:mod:`jaan.db.listen`).
-Entries are evicted least recently used first past a byte budget.
+Entries are evicted least recently used first past a byte budget (``response_cache_mb`` per
+worker), counted as what an entry costs the worker's heap (its body and the objects that keep
+it: key, tags, their index; estimated, and checked against tracemalloc by the tests), so the
+budget bounds the worker's memory, not only its bodies.
 
 A body may also be kept with holes that are filled when it is served (:class:`Overlaid`: the
 catalogue's stock, :mod:`jaan.shop.stock_overlay`), so a change to what fills them patches the
@@ -27,13 +30,26 @@ from typing import Protocol
 
 from aiohttp import hdrs, web
 
-from jaan.metrics import RESPONSE_CACHE_DROPS, RESPONSE_CACHE_LOOKUPS, Tally, cache_counters
+from jaan.metrics import (
+    RESPONSE_CACHE_DROPS,
+    RESPONSE_CACHE_EVICTIONS,
+    RESPONSE_CACHE_LOOKUPS,
+    Tally,
+    cache_counters,
+)
 from jaan.web.etag import DEFAULT_MAX_AGE, etag_of, matches
 
 _HITS, _MISSES, _BYPASSES = cache_counters("response")
 # Per entry kind (tallied: counted on every look-up) and per tag kind (perf/breakdown.py reads them).
 _LOOKUPS = Tally(RESPONSE_CACHE_LOOKUPS)
 _DROPS = Tally(RESPONSE_CACHE_DROPS)  # tallied too: an order storm drops on every notification
+_EVICTIONS = Tally(RESPONSE_CACHE_EVICTIONS)
+# What an entry costs beyond its body (measured with tracemalloc on 3.11): the entry, its key, ETag
+# and place in the LRU order; and per tag, the tag's string, its place in the entry's tags and in the
+# index of keys by tag.
+ENTRY_OVERHEAD = 700
+TAG_OVERHEAD = 250
+DEFAULT_MAX_BYTES = 24 * 1024 * 1024
 
 
 def entry_kind(key: Hashable) -> str:
@@ -57,7 +73,7 @@ class Overlaid(Protocol):
         """The body as it is to be served now, and its ETag."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cached:
     body: bytes  # empty when `overlay` completes the body
     etag: str
@@ -71,7 +87,9 @@ class Cached:
 
     @property
     def size(self) -> int:
-        return len(self.body) if self.overlay is None else self.overlay.size
+        """Bytes it costs the worker's heap (estimated)."""
+        held = len(self.body) if self.overlay is None else self.overlay.size
+        return held + ENTRY_OVERHEAD + TAG_OVERHEAD * len(self.tags)
 
 
 # What a build returns: the encoded body (or one with holes) and its tags, and optionally when it
@@ -83,7 +101,7 @@ Build = Callable[[], Awaitable[Built]]
 
 
 class ResponseCache:
-    def __init__(self, max_bytes: int = 32 * 1024 * 1024, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.time) -> None:
         self.max_bytes = max_bytes
         self.clock = clock  # wall-clock seconds, for entries that expire (tests move it)
         self.live = False  # set by the listener: True only while change notifications arrive
@@ -181,7 +199,9 @@ class ResponseCache:
         for tag in entry.tags:
             self._keys_by_tag.setdefault(tag, set()).add(key)
         while self._bytes > self.max_bytes:
-            self._remove(next(iter(self._entries)))
+            oldest = next(iter(self._entries))
+            _EVICTIONS.add(entry_kind(oldest))
+            self._remove(oldest)
         return entry
 
     def drop(self, tag: str) -> None:
@@ -230,6 +250,11 @@ class ResponseCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def held_bytes(self) -> int:
+        """What the kept entries cost (estimated, as budgeted against max_bytes)."""
+        return self._bytes
 
 
 def _entry(body: Body, tags: frozenset[str], expires_at: float | None) -> Cached:
