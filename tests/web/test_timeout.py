@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import psycopg2
 
+from jaan.web.pipeline import PIPELINE
 from tests.probes import sleeping_statements
 from tests.waiting import eventually
 
@@ -41,3 +43,16 @@ async def test_fast_request_is_untouched_by_the_timeout(make_client):
     client = await make_client(request_timeout=30)
     response = await client.get("/probe/sleep", params={"seconds": "0.05"})
     assert response.status == 200
+
+
+async def test_one_timer_watches_the_running_requests_and_none_is_left_when_they_are_done(make_client):
+    client = await make_client(request_timeout=0.5)
+    deadlines = client.app[PIPELINE].deadlines
+    fast, slow = await asyncio.gather(
+        client.get("/probe/sleep", params={"seconds": "0.05"}), client.get("/probe/sleep", params={"seconds": "60"})
+    )
+    assert (fast.status, slow.status) == (200, 503)
+    assert not deadlines.running
+    # Idle, the sweep stops rescheduling itself; the next request starts it again.
+    await eventually(lambda: deadlines._check is None)
+    assert (await client.get("/probe/sleep", params={"seconds": "60"})).status == 503

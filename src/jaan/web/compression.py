@@ -53,6 +53,7 @@ def _brotli(data: bytes) -> bytes:
     return out
 
 
+_ORIGIN_AND_ENCODING = "Origin, " + hdrs.ACCEPT_ENCODING
 _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"br": _brotli, "gzip": _gzip}
 
 
@@ -91,8 +92,13 @@ def _is_compressible(content_type: str) -> bool:
 
 
 def _add_vary(headers: CIMultiDict[str]) -> None:
-    if hdrs.VARY not in headers:  # the usual case, on every response: no parsing
+    vary = headers.get(hdrs.VARY)
+    # The usual cases, on every response, without parsing: none yet, or the CORS step's alone.
+    if vary is None:
         headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+        return
+    if vary == "Origin":
+        headers[hdrs.VARY] = _ORIGIN_AND_ENCODING
         return
     tokens = [t.strip() for value in headers.getall(hdrs.VARY, ()) for t in value.split(",") if t.strip()]
     if "*" in tokens or any(t.lower() == "accept-encoding" for t in tokens):

@@ -37,7 +37,7 @@ from jaan.web.limits import limited
 from jaan.web.middleware import middleware
 from jaan.web.request_id import HEADER, REQUEST_ID, current_request_id, request_id_of
 from jaan.web.slow_requests import log_slow_request, start_sql_clock
-from jaan.web.timeout import RequestTimer
+from jaan.web.timeout import Deadlines
 
 # Raises Unauthorized or Forbidden when the request may not reach its route.
 AccessCheck = Callable[[web.Request], Awaitable[None]]
@@ -63,7 +63,7 @@ class Pipeline:
         self.slow_request_time = settings.slow_request_time
         self.compress_min_size = settings.compress_min_size
         self.cors = Cors(settings.cors_origins)
-        self.request_timeout = settings.request_timeout
+        self.deadlines = Deadlines(settings.request_timeout)
         self.max_body_size = settings.max_body_size
         self.max_upload_size = settings.max_upload_size
         self.answer_observers: list[AnswerObserver] = []
@@ -71,6 +71,8 @@ class Pipeline:
 
     @middleware
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # The steps are inlined rather than nested coroutines: each await of a coroutine layer
+        # costs a frame on every request.
         started = time.perf_counter()
         status = 500  # unless an answer or an HTTPException says otherwise
         rid = request[REQUEST_ID] = request_id_of(request)
@@ -81,7 +83,16 @@ class Pipeline:
             watcher.started(request)
         try:
             try:
-                response = await self._answer(request, handler)
+                # CORS around the errors step: error answers carry CORS headers too.
+                origin = request.headers.get(hdrs.ORIGIN)
+                response = self.cors.preflight(request, origin)
+                if response is None:
+                    response = self.cors.refuses(request, origin)
+                    if response is None:
+                        response = await self._guarded(request, handler)
+                        for observe in self.answer_observers:
+                            observe(request, response)
+                    self.cors.decorate(response, origin)
             except web.HTTPException as exc:  # a redirect raised past the errors step: it is the answer
                 status = exc.status
                 if (coding := compression.coding_for(request, exc, self.compress_min_size)) is not None:
@@ -105,35 +116,20 @@ class Pipeline:
             if watcher is not None:
                 watcher.finished(request)
 
-    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """CORS around the errors step: error answers carry CORS headers too."""
-        origin = request.headers.get(hdrs.ORIGIN)
-        preflight = self.cors.preflight(request, origin)
-        if preflight is not None:
-            return preflight
-        response: web.StreamResponse | None = self.cors.refuses(request, origin)
-        if response is None:
-            try:
-                response = await self._guarded(request, handler)
-            except Exception as exc:
-                response = answer_for(request, exc)  # re-raises a redirect
-            for observe in self.answer_observers:
-                observe(request, response)
-        self.cors.decorate(response, origin)
-        return response
-
     async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Timeout, payload limits and access around the handler; what they raise is the errors step's."""
-        timer = RequestTimer(request, self.request_timeout)
+        """The errors step around timeout, payload limits, access and the handler: what they raise
+        becomes the JSON error answer (a redirect is re-raised)."""
+        timer = self.deadlines.start(request)
         try:
-            request = limited(request, self.max_body_size, self.max_upload_size)
-            await self.check_access(request)
-            return await handler(request)
+            await self.check_access(checked := limited(request, self.max_body_size, self.max_upload_size))
+            return await handler(checked)
         except asyncio.CancelledError:
             timed_out = timer.timed_out(request)
             if timed_out is None:
                 raise  # the client went away, or the worker is stopping: not ours to answer for
-            raise timed_out from None
+            return answer_for(request, timed_out)
+        except Exception as exc:
+            return answer_for(request, exc)
         finally:
             timer.cancel()
 
