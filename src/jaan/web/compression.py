@@ -119,9 +119,12 @@ def coding_for(request: web.Request, resp: web.StreamResponse, min_size: int) ->
     # 1xx/204/304 have no body; a 206 body is a byte range of the identity representation.
     if resp.status < 200 or resp.status in (204, 206, 304):
         return None
+    accept_encoding = request.headers.get(hdrs.ACCEPT_ENCODING)
+    if not accept_encoding:  # sent as is, as negotiate("") says, without parsing (most API clients)
+        return None
     if hdrs.CONTENT_ENCODING in resp.headers or not _is_compressible(resp.content_type):
         return None
-    return negotiate(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+    return negotiate(accept_encoding)
 
 
 async def compress(resp: web.StreamResponse, coding: str) -> None:

@@ -29,16 +29,15 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Tallied in the worker, written to the shared files within metrics.FLUSH_DELAY (see metrics.Tally).
 _REQUESTS = metrics.Tally(metrics.HTTP_REQUESTS)
 _DURATION = metrics.Tally(metrics.HTTP_DURATION)
-# (method, route, status) -> the label values of the counter and of the histogram.
-_labels: dict[tuple[str, str, int], tuple[tuple[str, str, str], tuple[str, str, str]]] = {}
+# (method, route, status) -> the label values of the counter and of the histogram.  The route is
+# aiohttp's route object (one per declared route, no template to read per request), or None for
+# 404/405, whose route objects are made per request.
+_labels: dict[tuple[str, web.AbstractRoute | None, int], tuple[tuple[str, str, str], tuple[str, str, str]]] = {}
 
 
-def _route_of(request: web.Request) -> str:
+def _route_of(request: web.Request) -> web.AbstractRoute | None:
     match_info = request.match_info
-    if match_info.http_exception is not None:
-        return UNMATCHED
-    resource = match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED
+    return match_info.route if match_info.http_exception is None else None
 
 
 def record(request: web.Request, status: int, seconds: float) -> None:
@@ -47,7 +46,9 @@ def record(request: web.Request, status: int, seconds: float) -> None:
     labels = _labels.get(key)
     if labels is None:
         method, route, _ = key
-        labels = _labels[key] = ((method, route, str(status)), (method, route, f"{status // 100}xx"))
+        resource = route.resource if route is not None else None
+        template = resource.canonical if resource is not None else UNMATCHED
+        labels = _labels[key] = ((method, template, str(status)), (method, template, f"{status // 100}xx"))
     _REQUESTS.add(*labels[0])
     _DURATION.observe(seconds, *labels[1])
 
