@@ -89,7 +89,22 @@ class Pipeline:
                 if response is None:
                     response = self.cors.refuses(request, origin)
                     if response is None:
-                        response = await self._guarded(request, handler)
+                        # The errors step around timeout, payload limits, access and the handler:
+                        # what they raise becomes the JSON error answer (a redirect is re-raised).
+                        timer = self.deadlines.start(request)
+                        try:
+                            checked = limited(request, self.max_body_size, self.max_upload_size)
+                            await self.check_access(checked)
+                            response = await handler(checked)
+                        except asyncio.CancelledError:
+                            timed_out = timer.timed_out(request)
+                            if timed_out is None:
+                                raise  # the client went away, or the worker is stopping: not ours to answer
+                            response = answer_for(request, timed_out)
+                        except Exception as exc:
+                            response = answer_for(request, exc)
+                        finally:
+                            timer.cancel()
                         for observe in self.answer_observers:
                             observe(request, response)
                     self.cors.decorate(response, origin)
@@ -115,23 +130,6 @@ class Pipeline:
                 log_slow_request(request, 500 if status == 499 else status, total, clock)
             if watcher is not None:
                 watcher.finished(request)
-
-    async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The errors step around timeout, payload limits, access and the handler: what they raise
-        becomes the JSON error answer (a redirect is re-raised)."""
-        timer = self.deadlines.start(request)
-        try:
-            await self.check_access(checked := limited(request, self.max_body_size, self.max_upload_size))
-            return await handler(checked)
-        except asyncio.CancelledError:
-            timed_out = timer.timed_out(request)
-            if timed_out is None:
-                raise  # the client went away, or the worker is stopping: not ours to answer for
-            return answer_for(request, timed_out)
-        except Exception as exc:
-            return answer_for(request, exc)
-        finally:
-            timer.cancel()
 
 
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline", Pipeline)

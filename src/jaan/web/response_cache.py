@@ -21,6 +21,7 @@ served body instead of dropping the entry; its ETag follows what is served.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections import OrderedDict
@@ -271,13 +272,23 @@ def cached_response(
     `private` responses (a signed-in user's data) may be kept by the browser but never by a shared
     cache, and are revalidated on every use.
     """
-    control = "private, no-cache" if private else f"public, max-age={max_age}, must-revalidate"
+    control = _PRIVATE if private else _public(max_age)
     body, etag = entry.current()
-    headers = {hdrs.ETAG: etag, hdrs.CACHE_CONTROL: control}
     if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
     if if_none_match and matches(if_none_match, etag):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type="application/json", headers=headers)
+        return web.Response(status=304, headers={hdrs.ETAG: etag, hdrs.CACHE_CONTROL: control})
+    # Content-Type among the headers rather than content_type=: aiohttp then sets nothing more.
+    headers = {hdrs.ETAG: etag, hdrs.CACHE_CONTROL: control, hdrs.CONTENT_TYPE: "application/json"}
+    return web.Response(body=body, headers=headers)
+
+
+_PRIVATE = "private, no-cache"
+
+
+@functools.cache
+def _public(max_age: int) -> str:
+    """The Cache-Control of a public answer (made once per max-age: this runs on every cached read)."""
+    return f"public, max-age={max_age}, must-revalidate"
 
 
 RESPONSE_CACHE: web.AppKey[ResponseCache] = web.AppKey("response_cache", ResponseCache)
