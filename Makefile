@@ -34,13 +34,17 @@ PROMTOOL := command -v promtool >/dev/null || { \
 serve: $(STAMP)
 	$(BIN)/python bin/serve $(ARGS)
 
+# pytest processes (pytest-xdist): two, the 2-core CI box; tests/conftest.py groups what shares a
+# fixture or keeps both cores busy. TEST_PROCESSES=0 runs the suite in this one process.
+TEST_PROCESSES ?= 2
+
 test: $(STAMP)
 	@$(WRK)
 	@$(PROMTOOL)
 	@$(CHROMIUM)
 	$(BIN)/ruff check src tests bin/* perf
 	$(BIN)/mypy
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup $(ARGS)
 
 # The load suite (perf/README.md).
 perf: $(STAMP)

@@ -22,6 +22,41 @@ from jaan.settings import Settings
 # Durability is not under test: these make the throwaway cluster several times faster.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
+# `make test` runs the suite in two processes (pytest-xdist, `-n 2 --dist loadgroup`): most tests wait
+# on processes and sockets, so the other process fills the idle core. Each process has its own session
+# fixtures (a PostgreSQL cluster, templates). The tests of one group run in one process, in file order:
+#   rehearsal: the package-wide loopback rehearsal (tests/deploy/conftest.py) is started once, and
+#              test_zz_host_failure still runs last against it;
+#   busy_cores: the runs that keep both cores busy by design (the perf suite, the events scale, the
+#              schemathesis pass) run one after another rather than against each other, the perf
+#              module's one quick run serving its tests; handed out first, they do not end the run late.
+XDIST_GROUPS = {
+    "tests/deploy/": "rehearsal",
+    "tests/perf/test_perf_run.py::": "busy_cores",
+    "tests/perf/test_events_scale.py::": "busy_cores",
+    "tests/test_schemathesis.py::": "busy_cores",
+}
+
+
+def xdist_group(nodeid: str) -> str | None:
+    """The group a test belongs to (by where it is), if any."""
+    return next((group for prefix, group in XDIST_GROUPS.items() if nodeid.startswith(prefix)), None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadgroup by XDIST_GROUPS: xdist's own (xdist_group marks) sees no mark under pytest 9,
+    which no longer takes the node id xdist rewrites, so it silently shares every test out singly."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ByGroup(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or nodeid
+
+    return ByGroup(config, log)
+
 
 @pytest.fixture(scope="session")
 def server_dsn() -> Iterator[str]:
