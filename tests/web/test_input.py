@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from pydantic import Field
 
+from jaan.web import input as input_module
 from jaan.web.errors import InvalidInput
 from jaan.web.fields import Date, Email, Id, Money, Quantity, Text
 from jaan.web.input import Body, Query, parse, parse_query, partial
@@ -118,6 +119,19 @@ def page_for(query: str) -> Listing:
 def test_pagination_defaults_and_offsets():
     assert (page_for("").page, page_for("").per_page, page_for("").offset) == (1, 12, 0)
     assert (page_for("page=3&per_page=10").offset, page_for("page=3&per_page=10").per_page) == (20, 10)
+
+
+def test_a_query_string_seen_before_is_not_parsed_again_and_is_read_raw(monkeypatch):
+    monkeypatch.setattr(input_module, "_PARSED_QUERIES", {})
+    monkeypatch.setattr(input_module, "PARSED_QUERIES_KEPT", 2)
+    first = page_for("page=3&per_page=10")
+    assert page_for("page=3&per_page=10") is first
+    # "per_page=10%26page=9" is one parameter (a bad per_page), not the string above once decoded.
+    with pytest.raises(InvalidInput):
+        page_for("page=3&per_page=10%26page=9")
+    assert page_for("page=4").page == 4 and page_for("").page == 1
+    assert len(input_module._PARSED_QUERIES) == 2  # bounded: the least recently used went
+    assert page_for("page=3&per_page=10") is not first and page_for("page=3&per_page=10").offset == 20
 
 
 @pytest.mark.parametrize(

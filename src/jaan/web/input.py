@@ -191,8 +191,27 @@ async def parse_body(request: web.Request, model: type[M], *, context: Mapping[s
     return parse(model, await read_json(request), context=context)
 
 
+# (model, raw query string) -> the model it parsed into, most recently used last.  A storefront
+# asks the same few query strings over and over (the first page of the products, a category):
+# parsing one with pydantic costs more than the cached answer it leads to.  A query model is a
+# pure function of its string (no context, no clock), and handlers only read it.
+_PARSED_QUERIES: dict[tuple[type[BaseModel], str], BaseModel] = {}
+PARSED_QUERIES_KEPT = 512
+
+
 def parse_query(request: web.Request, model: type[M]) -> M:
     """The query string as `model`: each parameter once, no bad text."""
+    key = (model, request.rel_url.raw_query_string)  # raw: decoded, "a=1%26b=2" would read as two
+    parsed = _PARSED_QUERIES.pop(key, None)
+    if parsed is None:
+        parsed = _parse_query(request, model)
+        if len(_PARSED_QUERIES) >= PARSED_QUERIES_KEPT:
+            del _PARSED_QUERIES[next(iter(_PARSED_QUERIES))]  # the least recently used
+    _PARSED_QUERIES[key] = parsed
+    return parsed  # type: ignore[return-value]  # keyed by its model
+
+
+def _parse_query(request: web.Request, model: type[M]) -> M:
     query = request.query
     values = dict(query)
     # The storefront's hot path: one C-level check each for repeats and bad text, details only on failure.
