@@ -26,7 +26,10 @@ async def test_ready_when_every_migration_is_applied(make_client):
     assert (await response.json())["data"]["status"] == "ready"
 
 
-async def test_not_ready_while_migrations_are_pending(aiohttp_client, empty_database):
+# The database first: fixtures are torn down in reverse, so the app closes before its database is
+# dropped (the other way round, its listener kept reconnecting to a dropped database while the app
+# closed, and on a busy machine the teardown once waited past the test's timeout).
+async def test_not_ready_while_migrations_are_pending(empty_database, aiohttp_client):
     client = await aiohttp_client(create_app(settings_for_tests(empty_database), empty_database))
     response = await client.get("/api/health/ready")
     assert response.status == 503
