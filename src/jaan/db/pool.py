@@ -27,7 +27,6 @@ query string: PostgreSQL runs a multi-statement query string as one implicit tra
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import contextvars
 import logging
@@ -165,48 +164,6 @@ class Cursor:
         return int(self._raw.rowcount)
 
 
-class Gate:
-    """The pool's entrance, as wide as the pool: a connection freed goes to the longest-waiting read,
-    and to a write that yields to reads (the checkout) only when no read waits.
-
-    A checkout holds its connection for its whole statement (several ms of PostgreSQL), and the
-    pools hold two connections each: first come first served, a read that missed its cache queued
-    behind every order waiting before it (issue 14's mix: every acquisition waited, 623 ms on
-    average). Here a read waits for the next connection freed at most; the orders keep every
-    connection no read is waiting for, so they lose nothing while the reads are served from the cache.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._free = size  # connections nobody holds or has been handed: then nobody waits
-        self._reads: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._writes: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def acquire(self, *, yields: bool = False) -> None:
-        if self._free > 0:
-            self._free -= 1
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        lane = self._writes if yields else self._reads
-        lane.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed a connection just as the wait was cut: pass it on
-            elif waiter in lane:  # a release may have passed over it already (it skips cancelled waits)
-                lane.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        for lane in (self._reads, self._writes):
-            while lane:
-                waiter = lane.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # handed over: _free stays as it is
-                    return
-        self._free += 1
-
-
 class Database:
     """One worker's pool.  Use :meth:`transaction` for every multi-step write."""
 
@@ -214,11 +171,11 @@ class Database:
         self.config = config
         self._pool: aiopg.Pool | None = None
         self._prelude = config.session_prelude()
-        self._gate = Gate(config.max_size)
+        self._gate = asyncio.Semaphore(config.max_size)
         self._waiting = 0
 
     async def open(self) -> None:
-        self._gate = Gate(self.config.max_size)
+        self._gate = asyncio.Semaphore(self.config.max_size)
         self._pool = await aiopg.create_pool(
             self.config.dsn,
             minsize=self.config.min_size,
@@ -259,19 +216,18 @@ class Database:
         }
 
     @contextlib.asynccontextmanager
-    async def connection(self, *, yields: bool = False) -> AsyncIterator[aiopg.Connection]:
+    async def connection(self) -> AsyncIterator[aiopg.Connection]:
         """A pooled connection, or DatabaseBusy when none frees up within the connect timeout.
 
-        Requests queue first at a gate as wide as the pool (:class:`Gate`: reads first come first
-        served, then what `yields` to them): aiopg's own wait lets a newcomer take a connection
-        released for an older waiter, which under load left some requests waiting past the timeout
-        while others never waited.
+        Requests queue first, first come first served, at a gate as wide as the pool: aiopg's own
+        wait lets a newcomer take a connection released for an older waiter, which under load
+        left some requests waiting past the timeout while others never waited.
         """
         self._waiting += 1
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.config.connect_timeout):
-                await self._gate.acquire(yields=yields)
+                await self._gate.acquire()
                 try:
                     conn = await self.pool.acquire()
                 except BaseException:
@@ -293,10 +249,9 @@ class Database:
             self._gate.release()
 
     @contextlib.asynccontextmanager
-    async def cursor(self, *, yields: bool = False) -> AsyncIterator[Cursor]:
-        """A cursor outside any transaction: each statement commits on its own (`yields`: see
-        :meth:`connection`)."""
-        async with self.connection(yields=yields) as conn, conn.cursor(cursor_factory=DICT_ROWS) as raw:
+    async def cursor(self) -> AsyncIterator[Cursor]:
+        """A cursor outside any transaction: each statement commits on its own."""
+        async with self.connection() as conn, conn.cursor(cursor_factory=DICT_ROWS) as raw:
             cur = Cursor(raw, self._prelude)
             yield cur
             await cur.flush()  # anything queued with later() still runs
@@ -321,8 +276,8 @@ class Database:
         async with self.cursor() as cur:
             return await cur.fetch_all(sql, params)
 
-    async def fetch_one(self, sql: str, params: Params = None, *, yields: bool = False) -> Row | None:
-        async with self.cursor(yields=yields) as cur:
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        async with self.cursor() as cur:
             return await cur.fetch_one(sql, params)
 
     async def fetch_value(self, sql: str, params: Params = None) -> Any:

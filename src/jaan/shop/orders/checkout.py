@@ -58,9 +58,6 @@ async def place_order(
     }
     try:
         # One statement outside a transaction block: with its prelude, one implicit transaction.
-        # It does not yield the pool to waiting reads (jaan.db.pool.Gate): strictly after them, the
-        # checkouts starved while product-page misses kept both connections busy (the mix on a cold
-        # cache: 326 of 411 orders 503 after connect_timeout), so they wait first come first served.
         row = await database.fetch_one(_PLACE_ORDER, params)
     except psycopg2.Error as exc:
         refusal = _refusal(exc)
