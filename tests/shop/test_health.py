@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import aiohttp
+
 from jaan.app import create_app
 from tests.conftest import settings_for_tests
 
@@ -43,3 +45,20 @@ async def test_openapi_document_lists_the_health_routes(make_client):
     client = await make_client()
     document = await (await client.get("/api/openapi.json")).json()
     assert {"/api/health", "/api/health/ready", "/api/openapi.json"} <= set(document["paths"])
+
+
+async def test_readiness_answers_503_when_the_database_stops_answering(migrated_database, aiohttp_client):
+    """A check that hangs tells a load balancer nothing: with the database silent (no answer, no
+    closed connection), readiness answers 503 within its bound instead of after aiopg's 70-s backstop."""
+    from tests.pg_proxy import pg_proxy
+
+    with pg_proxy(migrated_database) as proxy:
+        client = await aiohttp_client(create_app(settings_for_tests(proxy.dsn(), connect_timeout=0.5), proxy.dsn()))
+        assert (await client.get("/api/health/ready")).status == 200
+        proxy.go_silent()
+        response = await client.get("/api/health/ready", timeout=aiohttp.ClientTimeout(total=30))
+        assert response.status == 503
+        assert (await response.json())["error"] in {"Database not answering", "Service busy"}
+        assert response.headers["Retry-After"] == "1"
+        proxy.recover()  # so the app's listener can leave the listeners table as it closes
+        await client.close()
